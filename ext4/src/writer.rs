@@ -1,0 +1,499 @@
+//! The [`Writer`]: the in-memory tree of entries and the streaming data path.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use crate::alloc::{gdt_blocks, Alloc, BPG, BS};
+use crate::{Entry, EntryKind, Error, Metadata, Options, Sizing, Summary, Timestamp};
+
+/// Index of a node (inode) in the writer's arena.
+pub(crate) type NodeId = usize;
+
+/// One contiguous run of file blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Extent {
+    /// First logical block.
+    pub logical: u32,
+    /// Number of blocks (<= 32768).
+    pub len: u32,
+    /// First physical block.
+    pub start: u64,
+}
+
+/// Maximum blocks in one initialised extent.
+pub(crate) const MAX_EXTENT_LEN: u32 = 32768;
+
+#[derive(Debug)]
+pub(crate) enum NodeKind {
+    Dir { children: BTreeMap<Vec<u8>, NodeId> },
+    File { size: u64, extents: Vec<Extent> },
+    Symlink { target: Vec<u8>, extents: Vec<Extent> },
+    Chr { major: u32, minor: u32 },
+    Blk { major: u32, minor: u32 },
+    Fifo,
+    Sock,
+}
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub kind: NodeKind,
+    pub meta: Metadata,
+    /// Directory entries naming this node.
+    pub refs: u32,
+}
+
+/// Buffered block output: contiguous blocks are collected and written with
+/// one large `write_all`; a seek is issued only when the next block is not
+/// where the target's position already is.
+pub(crate) struct BlockOut<W: Write + Seek> {
+    pub target: W,
+    base: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+    pos: Option<u64>,
+    /// One past the highest block written.
+    pub high: u64,
+}
+
+const OUT_BUF: usize = 1 << 20;
+
+impl<W: Write + Seek> BlockOut<W> {
+    fn new(mut target: W) -> Result<Self, Error> {
+        let base = target
+            .stream_position()
+            .map_err(|e| Error::io("reading the target position", e))?;
+        Ok(BlockOut {
+            target,
+            base,
+            buf: Vec::with_capacity(OUT_BUF),
+            buf_start: 0,
+            pos: Some(base),
+            high: 0,
+        })
+    }
+
+    /// Queue `data` (a multiple of the block size) at block `blk`.
+    pub fn write(&mut self, blk: u64, data: &[u8]) -> Result<(), Error> {
+        debug_assert_eq!(data.len() % BS, 0);
+        let buf_end = self.buf_start + (self.buf.len() / BS) as u64;
+        if !self.buf.is_empty() && (blk != buf_end || self.buf.len() + data.len() > OUT_BUF) {
+            self.flush()?;
+        }
+        if self.buf.is_empty() {
+            self.buf_start = blk;
+        }
+        self.buf.extend_from_slice(data);
+        self.high = self.high.max(blk + (data.len() / BS) as u64);
+        if self.buf.len() >= OUT_BUF {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let off = self.base + self.buf_start * BS as u64;
+        if self.pos != Some(off) {
+            self.target
+                .seek(SeekFrom::Start(off))
+                .map_err(|e| Error::io(format!("seeking to byte {off}"), e))?;
+        }
+        self.target
+            .write_all(&self.buf)
+            .map_err(|e| Error::io(format!("{} bytes at byte {off}", self.buf.len()), e))?;
+        self.pos = Some(off + self.buf.len() as u64);
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// Streams entries into an ext4 image; see the crate documentation.
+///
+/// Block 0 of the filesystem is the target's stream position when the writer
+/// is created, so a window of a larger disk image can be written by seeking
+/// the target to the partition offset first.
+pub struct Writer<W: Write + Seek> {
+    pub(crate) opts: Options,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) out: BlockOut<W>,
+    pub(crate) alloc: Alloc,
+    pub(crate) data_bytes: u64,
+    inbuf: Vec<u8>,
+}
+
+pub(crate) const ROOT: NodeId = 0;
+
+/// Split a path into components: drops empty and `.` components, rejects `..`.
+pub(crate) fn split_path(path: &str) -> Result<Vec<&[u8]>, Error> {
+    let mut out = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(Error::entry(path, "path contains a `..` component")),
+            c if c.len() > 255 => {
+                return Err(Error::entry(path, "a path component is longer than 255 bytes"))
+            }
+            c if c.as_bytes().contains(&0) => {
+                return Err(Error::entry(path, "path contains a NUL byte"))
+            }
+            c => out.push(c.as_bytes()),
+        }
+    }
+    Ok(out)
+}
+
+impl<W: Write + Seek> Writer<W> {
+    /// Start a filesystem in `target` (at its current position).
+    pub fn new(target: W, opts: Options) -> Result<Self, Error> {
+        let (gdt_reserve, limit) = match opts.sizing {
+            Sizing::Fixed { bytes } => {
+                let blocks = bytes / BS as u64;
+                if blocks < 64 {
+                    return Err(Error::NoSpace {
+                        needed: 64 * BS as u64,
+                        available: bytes,
+                    });
+                }
+                if blocks > u64::from(u32::MAX) {
+                    return Err(Error::Limit(format!(
+                        "{bytes} bytes is over the 16 TiB limit of a non-64bit ext4"
+                    )));
+                }
+                (gdt_blocks(blocks.div_ceil(BPG)), Some(blocks))
+            }
+            // Room for 4096 groups (512 GiB) of descriptors.
+            Sizing::Fit { .. } => (32, None),
+        };
+        let mut meta = Metadata::new(0o755);
+        let t = Timestamp::from_secs(opts.timestamp);
+        meta.atime = t;
+        meta.mtime = t;
+        meta.ctime = t;
+        let root = Node {
+            kind: NodeKind::Dir {
+                children: BTreeMap::new(),
+            },
+            meta,
+            refs: 1,
+        };
+        Ok(Writer {
+            opts,
+            nodes: vec![root],
+            out: BlockOut::new(target)?,
+            alloc: Alloc::new(gdt_reserve, limit),
+            data_bytes: 0,
+            inbuf: Vec::new(),
+        })
+    }
+
+    fn clamp(&self, t: Timestamp) -> Timestamp {
+        if self.opts.clamp_times && t.sec >= self.opts.timestamp {
+            if t.sec > self.opts.timestamp || t.nsec > 0 {
+                return Timestamp::from_secs(self.opts.timestamp);
+            }
+        }
+        Timestamp {
+            sec: t.sec,
+            nsec: t.nsec.min(999_999_999),
+        }
+    }
+
+    fn check_meta(&self, path: &str, meta: &Metadata) -> Result<Metadata, Error> {
+        let mut m = meta.clone();
+        m.mode &= 0o7777;
+        m.atime = self.clamp(m.atime);
+        m.mtime = self.clamp(m.mtime);
+        m.ctime = self.clamp(m.ctime);
+        for x in &mut m.xattrs {
+            crate::xattr::validate(path, x)?;
+        }
+        Ok(m)
+    }
+
+    fn new_node(&mut self, kind: NodeKind, meta: Metadata) -> NodeId {
+        self.nodes.push(Node {
+            kind,
+            meta,
+            refs: 0,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn children(&self, id: NodeId) -> Option<&BTreeMap<Vec<u8>, NodeId>> {
+        match &self.nodes[id].kind {
+            NodeKind::Dir { children } => Some(children),
+            _ => None,
+        }
+    }
+
+    fn children_mut(&mut self, id: NodeId) -> Option<&mut BTreeMap<Vec<u8>, NodeId>> {
+        match &mut self.nodes[id].kind {
+            NodeKind::Dir { children } => Some(children),
+            _ => None,
+        }
+    }
+
+    /// Look up a path; `None` if any component is missing.
+    pub(crate) fn lookup(&self, comps: &[&[u8]]) -> Option<NodeId> {
+        let mut cur = ROOT;
+        for c in comps {
+            cur = *self.children(cur)?.get(*c)?;
+        }
+        Some(cur)
+    }
+
+    /// Walk to the directory `comps`, creating missing directories.
+    fn ensure_dir(&mut self, path: &str, comps: &[&[u8]]) -> Result<NodeId, Error> {
+        let mut cur = ROOT;
+        for c in comps {
+            let next = self.children(cur).and_then(|ch| ch.get(*c).copied());
+            cur = match next {
+                Some(id) if matches!(self.nodes[id].kind, NodeKind::Dir { .. }) => id,
+                Some(_) => {
+                    return Err(Error::entry(
+                        path,
+                        format!(
+                            "parent component {:?} is not a directory",
+                            String::from_utf8_lossy(c)
+                        ),
+                    ))
+                }
+                None => {
+                    let t = Timestamp::from_secs(self.opts.timestamp);
+                    let mut meta = Metadata::new(0o755);
+                    (meta.atime, meta.mtime, meta.ctime) = (t, t, t);
+                    let id = self.new_node(
+                        NodeKind::Dir {
+                            children: BTreeMap::new(),
+                        },
+                        meta,
+                    );
+                    self.link(cur, c.to_vec(), id);
+                    id
+                }
+            };
+        }
+        Ok(cur)
+    }
+
+    /// Drop one reference to `id`; free its subtree when unreferenced.
+    fn unref(&mut self, id: NodeId) {
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            let n = &mut self.nodes[id];
+            n.refs = n.refs.saturating_sub(1);
+            if n.refs == 0 {
+                if let NodeKind::Dir { children } = &mut n.kind {
+                    let ch = std::mem::take(children);
+                    stack.extend(ch.into_values());
+                }
+                // Release memory of dead nodes (their blocks become free).
+                if let NodeKind::File { extents, .. } = &mut n.kind {
+                    *extents = Vec::new();
+                }
+                n.meta.xattrs = Vec::new();
+            }
+        }
+    }
+
+    /// Put `name -> id` into directory `dir`, replacing (and unreferencing)
+    /// any previous entry.
+    fn link(&mut self, dir: NodeId, name: Vec<u8>, id: NodeId) {
+        self.nodes[id].refs += 1;
+        let old = self
+            .children_mut(dir)
+            .and_then(|ch| ch.insert(name, id));
+        if let Some(old) = old {
+            self.unref(old);
+        }
+    }
+
+    /// Add one entry; see the crate documentation for replacement rules.
+    pub fn add(&mut self, entry: Entry, data: &mut dyn Read) -> Result<(), Error> {
+        let path = entry.path.as_str();
+        let comps = split_path(path)?;
+        let meta = self.check_meta(path, &entry.meta)?;
+        let Some((name, parents)) = comps.split_last() else {
+            // The root itself.
+            return match entry.kind {
+                EntryKind::Directory => {
+                    self.nodes[ROOT].meta = meta;
+                    Ok(())
+                }
+                _ => Err(Error::entry(path, "the root must be a directory")),
+            };
+        };
+        let name = name.to_vec();
+        let parent = self.ensure_dir(path, parents)?;
+        let existing = self.children(parent).and_then(|c| c.get(&name).copied());
+        let kind = match entry.kind {
+            EntryKind::Directory => {
+                if let Some(id) = existing {
+                    if matches!(self.nodes[id].kind, NodeKind::Dir { .. }) {
+                        self.nodes[id].meta = meta;
+                        return Ok(());
+                    }
+                }
+                NodeKind::Dir {
+                    children: BTreeMap::new(),
+                }
+            }
+            EntryKind::HardLink { target } => {
+                let tcomps = split_path(&target)?;
+                let id = self.lookup(&tcomps).ok_or_else(|| {
+                    Error::entry(path, format!("hard link target {target:?} does not exist"))
+                })?;
+                if matches!(self.nodes[id].kind, NodeKind::Dir { .. }) {
+                    return Err(Error::entry(
+                        path,
+                        format!("hard link target {target:?} is a directory"),
+                    ));
+                }
+                if existing != Some(id) {
+                    if self.nodes[id].refs >= 65000 {
+                        return Err(Error::entry(path, "more than 65000 hard links"));
+                    }
+                    self.link(parent, name, id);
+                }
+                return Ok(());
+            }
+            EntryKind::Regular { size } => {
+                let extents = self.write_data(path, size, data)?;
+                NodeKind::File { size, extents }
+            }
+            EntryKind::Symlink { target } => {
+                if target.is_empty() || target.len() >= BS {
+                    return Err(Error::entry(
+                        path,
+                        format!("symlink target length {} not in 1..4095", target.len()),
+                    ));
+                }
+                let extents = if target.len() < 60 {
+                    Vec::new()
+                } else {
+                    let len = target.len() as u64;
+                    self.write_data(path, len, &mut &target[..])?
+                };
+                NodeKind::Symlink { target, extents }
+            }
+            EntryKind::CharDevice { major, minor } => NodeKind::Chr { major, minor },
+            EntryKind::BlockDevice { major, minor } => NodeKind::Blk { major, minor },
+            EntryKind::Fifo => NodeKind::Fifo,
+            EntryKind::Socket => NodeKind::Sock,
+        };
+        if let NodeKind::Chr { major, minor } | NodeKind::Blk { major, minor } = kind {
+            if major > 0xfff || minor > 0xfffff {
+                return Err(Error::entry(
+                    path,
+                    format!("device number {major}:{minor} does not fit 12:20 bits"),
+                ));
+            }
+        }
+        let id = self.new_node(kind, meta);
+        self.link(parent, name, id);
+        Ok(())
+    }
+
+    /// Remove a path and everything below it. A missing path is not an error.
+    pub fn remove(&mut self, path: &str) -> Result<(), Error> {
+        let comps = split_path(path)?;
+        let Some((name, parents)) = comps.split_last() else {
+            return self.clear_dir("");
+        };
+        let Some(parent) = self.lookup(parents) else {
+            return Ok(());
+        };
+        let old = self.children_mut(parent).and_then(|c| c.remove(*name));
+        if let Some(old) = old {
+            self.unref(old);
+        }
+        Ok(())
+    }
+
+    /// Remove every child of a directory, keeping the directory itself.
+    /// A missing path or a non-directory is not an error.
+    pub fn clear_dir(&mut self, path: &str) -> Result<(), Error> {
+        let comps = split_path(path)?;
+        let Some(id) = self.lookup(&comps) else {
+            return Ok(());
+        };
+        let old = self.children_mut(id).map(std::mem::take);
+        for (_, child) in old.into_iter().flatten() {
+            self.unref(child);
+        }
+        Ok(())
+    }
+
+    /// Copy exactly `size` bytes from `data` into newly allocated blocks;
+    /// all-zero blocks become holes.
+    fn write_data(&mut self, path: &str, size: u64, data: &mut dyn Read) -> Result<Vec<Extent>, Error> {
+        let max_blocks = u64::from(u32::MAX);
+        if size.div_ceil(BS as u64) > max_blocks {
+            return Err(Error::entry(path, format!("file size {size} is too large")));
+        }
+        let mut extents: Vec<Extent> = Vec::new();
+        let mut buf = std::mem::take(&mut self.inbuf);
+        buf.resize(OUT_BUF, 0);
+        let mut done: u64 = 0;
+        let mut lblk: u32 = 0;
+        let res = (|| {
+            while done < size {
+                let want = (size - done).min(OUT_BUF as u64) as usize;
+                read_full(data, &mut buf[..want]).map_err(|msg| Error::Data {
+                    path: path.to_string(),
+                    msg: format!("{msg} after {} of {size} bytes", done),
+                })?;
+                let got = want;
+                done += got as u64;
+                let padded = got.div_ceil(BS) * BS;
+                buf[got..padded].fill(0);
+                for chunk in buf[..padded].chunks(BS) {
+                    if chunk.iter().any(|&b| b != 0) {
+                        let (blk, _) = self.alloc.take(1)?;
+                        self.out.write(blk, chunk)?;
+                        match extents.last_mut() {
+                            Some(e)
+                                if e.start + u64::from(e.len) == blk
+                                    && e.logical + e.len == lblk
+                                    && e.len < MAX_EXTENT_LEN =>
+                            {
+                                e.len += 1
+                            }
+                            _ => extents.push(Extent {
+                                logical: lblk,
+                                len: 1,
+                                start: blk,
+                            }),
+                        }
+                    }
+                    lblk = lblk.wrapping_add(1);
+                }
+            }
+            Ok(())
+        })();
+        self.inbuf = buf;
+        res?;
+        self.data_bytes += size;
+        Ok(extents)
+    }
+
+    /// Lay out the metadata and write everything; returns the summary.
+    pub fn finish(self) -> Result<Summary, Error> {
+        crate::layout::finish(self)
+    }
+}
+
+/// Fill `buf` completely; an early EOF is an error.
+fn read_full(r: &mut dyn Read, mut buf: &mut [u8]) -> Result<(), String> {
+    while !buf.is_empty() {
+        match r.read(buf) {
+            Ok(0) => return Err("data ended early".into()),
+            Ok(n) => buf = &mut buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
