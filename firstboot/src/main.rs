@@ -1,2 +1,2 @@
-//! placeholder
+//! `kubebake-firstboot` binary (placeholder while modules land).
 fn main() {}

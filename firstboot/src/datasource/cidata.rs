@@ -1,0 +1,209 @@
+//! NoCloud CIDATA volume: a block device labelled `cidata` or `CIDATA`
+//! (`/dev/disk/by-label/…`), vfat or iso9660.
+//!
+//! Two readers: on a node the volume is mounted read-only (`mount -o ro`) on
+//! a private directory; when mounting is impossible (tests, a kernel without
+//! the filesystem) the volume is read in-process: FAT through the `fatfs`
+//! crate, iso9660 by extracting it with `xorriso -osirrox`. A pure-Rust
+//! iso9660 reader was not written: NoCloud names (`user-data`) are not 8.3,
+//! so a correct reader needs Rock Ridge or Joliet parsing, while the kernel
+//! driver (node) and xorriso (fallback) already do that well.
+
+use super::{read_nocloud_dir, DsError, SeedFiles};
+use crate::config::Config;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Labels looked up under `/dev/disk/by-label`.
+pub const LABELS: [&str; 2] = ["cidata", "CIDATA"];
+
+/// Filesystem found on a volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsKind {
+    /// FAT12/16/32.
+    Fat,
+    /// ISO 9660.
+    Iso9660,
+    /// Something else.
+    Unknown,
+}
+
+/// Sniffs the filesystem type from its magic bytes.
+pub fn sniff(dev: &Path) -> Result<FsKind, DsError> {
+    let ioe = |source| DsError::Io {
+        path: dev.to_path_buf(),
+        source,
+    };
+    let mut f = File::open(dev).map_err(ioe)?;
+    let mut boot = [0u8; 512];
+    let n = f.read(&mut boot).map_err(ioe)?;
+    let mut cd = [0u8; 5];
+    let is_iso = f.seek(SeekFrom::Start(0x8001)).is_ok()
+        && f.read_exact(&mut cd).is_ok()
+        && &cd == b"CD001";
+    if is_iso {
+        return Ok(FsKind::Iso9660);
+    }
+    let fat = n == 512
+        && boot[510] == 0x55
+        && boot[511] == 0xAA
+        && (boot[54..59] == *b"FAT12" || boot[54..59] == *b"FAT16" || boot[82..87] == *b"FAT32");
+    Ok(if fat { FsKind::Fat } else { FsKind::Unknown })
+}
+
+/// A read-only file handed to `fatfs` (which wants `Write`).
+struct ReadOnly(File);
+
+impl Read for ReadOnly {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+impl Seek for ReadOnly {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.0.seek(pos)
+    }
+}
+impl Write for ReadOnly {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "read-only"))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn fat_err(dev: &Path, e: impl std::fmt::Display) -> DsError {
+    DsError::Decode {
+        what: format!("FAT volume {}", dev.display()),
+        why: e.to_string(),
+    }
+}
+
+/// Reads the NoCloud files from a FAT volume without mounting it.
+pub fn read_fat(dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> {
+    let f = File::open(dev).map_err(|source| DsError::Io {
+        path: dev.to_path_buf(),
+        source,
+    })?;
+    let fs = fatfs::FileSystem::new(ReadOnly(f), fatfs::FsOptions::new()).map_err(|e| fat_err(dev, e))?;
+    let root = fs.root_dir();
+    let read = |name: &str| -> Result<Option<Vec<u8>>, DsError> {
+        match root.open_file(name) {
+            Ok(mut file) => {
+                let mut b = Vec::new();
+                file.read_to_end(&mut b).map_err(|e| fat_err(dev, format!("{name}: {e}")))?;
+                Ok(Some(b))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(fat_err(dev, format!("{name}: {e}"))),
+        }
+    };
+    let Some(user_data) = read("user-data")? else {
+        return Ok(None);
+    };
+    let mut node_overrides = Vec::new();
+    if let Ok(nodes) = root.open_dir("nodes") {
+        for e in nodes.iter().flatten() {
+            let n = e.file_name();
+            if e.is_file() && n.ends_with(".yaml") {
+                if let Some(b) = read(&format!("nodes/{n}"))? {
+                    node_overrides.push((n, b));
+                }
+            }
+        }
+        node_overrides.sort();
+    }
+    Ok(Some(SeedFiles {
+        user_data,
+        meta_data: read("meta-data")?,
+        network_config: read("network-config")?,
+        node_overrides,
+        source: source.to_string(),
+    }))
+}
+
+fn scratch_dir(cfg: &Config, what: &str) -> Result<PathBuf, DsError> {
+    let d = cfg.run_dir().join(format!("{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).map_err(|source| DsError::Io {
+        path: d.clone(),
+        source,
+    })?;
+    Ok(d)
+}
+
+fn run(cmd: &mut Command) -> Result<(), DsError> {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().map_err(|e| DsError::Command {
+        cmd: shown.clone(),
+        why: e.to_string(),
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(DsError::Command {
+            cmd: shown,
+            why: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// Reads an iso9660 volume by extracting it with `xorriso -osirrox`.
+pub fn read_iso_extract(cfg: &Config, dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> {
+    let dir = scratch_dir(cfg, "iso")?;
+    let r = run(Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(dev)
+        .args(["-extract", "/"])
+        .arg(&dir))
+    .and_then(|()| read_nocloud_dir(&dir, source));
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// Mounts `dev` read-only on a private directory, reads it, unmounts.
+pub fn read_mounted(cfg: &Config, dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> {
+    let dir = scratch_dir(cfg, "mnt")?;
+    let r = run(Command::new("mount").args(["-o", "ro"]).arg(dev).arg(&dir)).and_then(|()| {
+        let r = read_nocloud_dir(&dir, source);
+        let u = run(Command::new("umount").arg(&dir));
+        if let Err(e) = u {
+            tracing::warn!("{e}");
+        }
+        r
+    });
+    let _ = std::fs::remove_dir(&dir);
+    r
+}
+
+/// Reads a NoCloud volume: mount first (when allowed), in-process otherwise.
+pub fn read_volume(cfg: &Config, dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> {
+    if cfg.mount {
+        match read_mounted(cfg, dev, source) {
+            Ok(s) => return Ok(s),
+            Err(e) => tracing::info!("mounting {} failed ({e}); reading it in-process", dev.display()),
+        }
+    }
+    match sniff(dev)? {
+        FsKind::Fat => read_fat(dev, source),
+        FsKind::Iso9660 => read_iso_extract(cfg, dev, source),
+        FsKind::Unknown => Err(DsError::Decode {
+            what: dev.display().to_string(),
+            why: "neither FAT nor iso9660".into(),
+        }),
+    }
+}
+
+/// Finds and reads the CIDATA volume.
+pub fn fetch(cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
+    for label in LABELS {
+        let link = cfg.path(format!("/dev/disk/by-label/{label}"));
+        if link.exists() {
+            let src = format!("cidata:{label}");
+            return read_volume(cfg, &link, &src);
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,295 @@
+//! Persistent run state on STATE (`/var/lib/kubebake`).
+//!
+//! `state.json` records every completed phase; it is rewritten atomically
+//! (temporary file, fsync, rename, fsync of the directory) so a power cut
+//! leaves either the old or the new state. `firstboot.done` is written last.
+
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// The agent's phases, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Find the seed.
+    Acquire,
+    /// Parse and validate it.
+    Validate,
+    /// Hostname, users, files, timezone, network, mirrors.
+    Host,
+    /// kubeadm prerequisites.
+    Preflight,
+    /// Write the kubeadm configuration.
+    Render,
+    /// `kubeadm init|join`.
+    Kubeadm,
+    /// Apply the CNI manifest (init only).
+    Cni,
+    /// The seed's runcmd.
+    Runcmd,
+    /// Done marker.
+    Done,
+}
+
+impl Phase {
+    /// All phases in execution order.
+    pub const ALL: [Phase; 9] = [
+        Phase::Acquire,
+        Phase::Validate,
+        Phase::Host,
+        Phase::Preflight,
+        Phase::Render,
+        Phase::Kubeadm,
+        Phase::Cni,
+        Phase::Runcmd,
+        Phase::Done,
+    ];
+
+    /// Lower-case name used on the console and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Acquire => "acquire",
+            Phase::Validate => "validate",
+            Phase::Host => "host",
+            Phase::Preflight => "preflight",
+            Phase::Render => "render",
+            Phase::Kubeadm => "kubeadm",
+            Phase::Cni => "cni",
+            Phase::Runcmd => "runcmd",
+            Phase::Done => "done",
+        }
+    }
+
+    /// Parses a phase name.
+    pub fn from_name(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+/// One phase's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    /// Which phase.
+    pub phase: Phase,
+    /// `ok`, `retry`, `fail`, `skipped`.
+    pub result: String,
+    /// Wall time the phase took in this boot, milliseconds.
+    pub duration_ms: u64,
+    /// Milliseconds spent waiting (network, time sync, backoff) inside it.
+    #[serde(default)]
+    pub wait_ms: u64,
+    /// Redacted one-line detail.
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// Persisted state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Completed phases in order.
+    pub completed: Vec<PhaseRecord>,
+    /// Number of agent runs (boots) so far.
+    #[serde(default)]
+    pub runs: u32,
+    /// Datasource that produced the seed.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Last error (redacted) and the advice that goes with it.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// What the operator should do about `last_error`.
+    #[serde(default)]
+    pub advice: Option<String>,
+    /// Records of failed or retried attempts (redacted).
+    #[serde(default)]
+    pub failures: Vec<PhaseRecord>,
+}
+
+impl State {
+    /// Whether `phase` already completed.
+    pub fn is_done(&self, phase: Phase) -> bool {
+        self.completed.iter().any(|r| r.phase == phase)
+    }
+}
+
+/// Errors of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// I/O on a state file.
+    #[error("{path}: {source}")]
+    Io {
+        /// File concerned.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A corrupt `state.json`.
+    #[error("{path}: corrupt state: {source}")]
+    Corrupt {
+        /// File concerned.
+        path: PathBuf,
+        /// Cause.
+        source: serde_json::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `data` to `path` atomically with the given mode.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        // mode() only applies on creation: enforce it for a leftover tmp file
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(io(&tmp))?;
+        f.write_all(data).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io(path))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    Ok(())
+}
+
+/// The state store under a STATE directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// A store rooted at `dir` (`/var/lib/kubebake` on a node).
+    pub fn new(dir: PathBuf) -> Self {
+        Store { dir }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of `state.json`.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// Path of the done marker.
+    pub fn done_path(&self) -> PathBuf {
+        self.dir.join("firstboot.done")
+    }
+
+    /// Whether the node already finished first boot.
+    pub fn is_finished(&self) -> bool {
+        self.done_path().exists()
+    }
+
+    /// Loads the state, or an empty one when none exists.
+    pub fn load(&self) -> Result<State, StateError> {
+        let p = self.state_path();
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| StateError::Corrupt { path: p, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(StateError::Io { path: p, source: e }),
+        }
+    }
+
+    /// Persists the state atomically (0600).
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let p = self.state_path();
+        let data = serde_json::to_vec_pretty(state).map_err(|source| StateError::Corrupt {
+            path: p.clone(),
+            source,
+        })?;
+        write_atomic(&p, &data, 0o600)
+    }
+
+    /// Writes the done marker (last step of a run).
+    pub fn mark_finished(&self) -> Result<(), StateError> {
+        write_atomic(&self.done_path(), b"done\n", 0o644)
+    }
+
+    /// Stores a private copy of a seed file (0600) under `seed/`.
+    pub fn save_seed_file(&self, name: &str, data: &[u8]) -> Result<PathBuf, StateError> {
+        let p = self.dir.join("seed").join(name);
+        write_atomic(&p, data, 0o600)?;
+        Ok(p)
+    }
+
+    /// Reads a stored seed file.
+    pub fn seed_file(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let p = self.dir.join("seed").join(name);
+        match fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StateError::Io { path: p, source: e }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn roundtrip_atomic_and_private() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::new(d.path().join("var/lib/kubebake"));
+        assert_eq!(s.load().expect("load"), State::default());
+        let mut st = State::default();
+        st.completed.push(PhaseRecord {
+            phase: Phase::Acquire,
+            result: "ok".into(),
+            duration_ms: 3,
+            wait_ms: 0,
+            detail: "source=cidata".into(),
+        });
+        s.save(&st).expect("save");
+        assert_eq!(s.load().expect("load"), st);
+        let mode = fs::metadata(s.state_path()).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(!s.dir().join(".state.json.tmp").exists());
+        let p = s.save_seed_file("user-data", b"#cloud-config\n").expect("seed");
+        assert_eq!(fs::metadata(p).expect("m").permissions().mode() & 0o777, 0o600);
+        assert!(!s.is_finished());
+        s.mark_finished().expect("done");
+        assert!(s.is_finished());
+    }
+
+    #[test]
+    fn corrupt_state_is_reported_with_path() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::new(d.path().to_path_buf());
+        fs::write(s.state_path(), b"{nope").expect("write");
+        let e = s.load().expect_err("corrupt");
+        assert!(e.to_string().contains("state.json"), "{e}");
+    }
+
+    #[test]
+    fn phase_names_roundtrip() {
+        for p in Phase::ALL {
+            assert_eq!(Phase::from_name(p.name()), Some(p));
+        }
+    }
+}
