@@ -1,0 +1,100 @@
+//! Read files out of an ext2/3/4 filesystem in pure Rust (via `ext4-view`), for
+//! `kubebake inspect` (the baked manifest) and tests.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use crate::error::{Error, Result};
+
+/// Adapts any Read+Seek to ext4-view's positional reader.
+struct Reader<F>(F);
+
+impl<F: Read + Seek> ext4_view::Ext4Read for Reader<F> {
+    fn read(
+        &mut self,
+        start_byte: u64,
+        dst: &mut [u8],
+    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+        self.0.seek(SeekFrom::Start(start_byte))?;
+        self.0.read_exact(dst)?;
+        Ok(())
+    }
+}
+
+fn open<F: Read + Seek + 'static>(f: F) -> Result<ext4_view::Ext4> {
+    ext4_view::Ext4::load(Box::new(Reader(f))).map_err(|source| Error::Ext4 {
+        what: "loading",
+        path: "/".into(),
+        source,
+    })
+}
+
+fn absolute(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    }
+}
+
+/// Read a regular file out of an ext4 filesystem in a window (for `inspect`: the baked
+/// manifest /usr/lib/kubebake/manifest.json). Pure Rust. Symlinks are followed.
+pub fn read_file<F: Read + Seek + 'static>(f: F, path: &str) -> Result<Vec<u8>> {
+    let fs = open(f)?;
+    let path = absolute(path);
+    fs.read(path.as_str()).map_err(|source| Error::Ext4 {
+        what: "reading",
+        path,
+        source,
+    })
+}
+
+/// Kind of a directory entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link.
+    Symlink,
+    /// Device, fifo or socket.
+    Other,
+}
+
+/// The entries of directory `path` (without "." and ".."), sorted by name, with kind and
+/// size.
+pub fn list_dir<F: Read + Seek + 'static>(f: F, path: &str) -> Result<Vec<(String, Kind, u64)>> {
+    let fs = open(f)?;
+    let path = absolute(path);
+    let err = |what: &'static str, p: &str| {
+        let p = p.to_string();
+        move |source| Error::Ext4 {
+            what,
+            path: p,
+            source,
+        }
+    };
+    let mut out = Vec::new();
+    for entry in fs.read_dir(path.as_str()).map_err(err("listing", &path))? {
+        let entry = entry.map_err(err("listing", &path))?;
+        let name = String::from_utf8_lossy(entry.file_name().as_ref()).into_owned();
+        if name == "." || name == ".." {
+            continue;
+        }
+        let meta = entry.metadata().map_err(err("stat", &name))?;
+        let ft = meta.file_type();
+        let kind = if ft.is_regular_file() {
+            Kind::File
+        } else if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            Kind::Symlink
+        } else {
+            Kind::Other
+        };
+        out.push((name, kind, meta.len()));
+    }
+    out.sort();
+    Ok(out)
+}
