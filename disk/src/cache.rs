@@ -224,14 +224,16 @@ mod tests {
         let mut cached = PageCache::new(Cursor::new(Vec::new())).expect("new");
         for p in 0..pages {
             cached.seek(SeekFrom::Start(p * PAGE + 5)).expect("seek");
-            cached.write_all(&[p as u8 + 1]).expect("write");
+            cached
+                .write_all(&[(p as u8).wrapping_add(1)])
+                .expect("write");
         }
         assert!(cached.pages.len() <= MAX_PAGES);
         cached.flush_all().expect("flush");
         let v = cached.inner.get_ref();
         assert_eq!(v.len() as u64, (pages - 1) * PAGE + 6);
         for p in 0..pages {
-            assert_eq!(v[(p * PAGE + 5) as usize], p as u8 + 1);
+            assert_eq!(v[(p * PAGE + 5) as usize], (p as u8).wrapping_add(1));
         }
     }
 }

@@ -77,7 +77,7 @@ pub struct Table {
 
 /// The last usable LBA for a disk of `disk_bytes` (512-byte sectors, 128 entries).
 pub fn last_usable_lba(disk_bytes: u64) -> u64 {
-    (disk_bytes / SECTOR).saturating_sub(FIRST_USABLE_LBA + 1)
+    (disk_bytes / SECTOR).saturating_sub(FIRST_USABLE_LBA)
 }
 
 fn gpt_err(what: impl Into<String>) -> impl FnOnce(gptman::Error) -> Error {
