@@ -10,10 +10,10 @@ pub fn hostname(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 253 {
         return Err(format!("`{s}` must be 1..=253 characters"));
     }
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+    let lower = s.to_ascii_lowercase();
+    if s != lower && lower.split('.').all(dns_label) {
         return Err(format!(
-            "`{s}` has uppercase letters; fix: use `{}` (Kubernetes node names are lowercase)",
-            s.to_ascii_lowercase()
+            "`{s}` has uppercase letters; fix: use `{lower}` (Kubernetes node names are lowercase)"
         ));
     }
     for label in s.split('.') {

@@ -288,7 +288,9 @@ fn cross_field(cx: &mut Ctx, k: &Kubernetes, m: &serde_norway::Mapping) {
         if pod.to_string() != FLANNEL_POD_SUBNET {
             cx.warn(
                 &join(P, "pod_subnet"),
-                format!("flannel's stock manifest uses {FLANNEL_POD_SUBNET}; the agent rewrites its Network to {pod}"),
+                format!(
+                    "flannel's stock manifest uses {FLANNEL_POD_SUBNET}; its net-conf.json Network must be {pod}"
+                ),
             );
         }
     }

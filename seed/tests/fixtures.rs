@@ -1,0 +1,208 @@
+//! Seed fixtures: every valid seed parses (with exactly the expected
+//! warnings), every invalid seed fails with each expected message line, and
+//! no error message quotes a secret from the fixture.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn dir(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind)
+}
+
+fn yaml_files(kind: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir(kind))
+        .expect("fixture dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Values of secret-looking keys in a fixture (token, keys, certificate key).
+fn secrets_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim_start();
+        let Some((key, value)) = t.split_once(':') else {
+            continue;
+        };
+        let secret_key = key == "token" || key == "certificate_key" || key.ends_with("_key");
+        if !secret_key {
+            continue;
+        }
+        let value = value.trim();
+        if value == "|" {
+            // A PEM block: its body lines.
+            while let Some(next) = lines.peek() {
+                if next.starts_with("      ") {
+                    let l = next.trim();
+                    if !l.starts_with("-----") && l.len() >= 6 {
+                        out.push(l.to_string());
+                    }
+                    lines.next();
+                } else {
+                    break;
+                }
+            }
+        } else if value.len() >= 6 {
+            out.push(value.trim_matches('"').to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn valid_fixtures_parse() {
+    let files = yaml_files("valid");
+    assert!(files.len() >= 5, "expected fixtures for each role");
+    let mut roles = std::collections::BTreeSet::new();
+    for f in files {
+        let text = fs::read_to_string(&f).expect("read");
+        let parsed = match kubebake_seed::parse(&text, "user-data") {
+            Ok(p) => p,
+            Err(e) => panic!("{}: {e}", f.display()),
+        };
+        if let Some(k) = &parsed.seed.kubernetes {
+            roles.insert(k.role.as_str());
+        }
+        let expect = f.with_extension("expect");
+        if expect.exists() {
+            let want = fs::read_to_string(&expect).expect("read expect");
+            let got = parsed.warnings.join("\n");
+            for line in want.lines().filter(|l| !l.is_empty()) {
+                assert!(
+                    got.contains(line),
+                    "{}: warning {line:?} missing in:\n{got}",
+                    f.display()
+                );
+            }
+            assert_eq!(
+                parsed.warnings.len(),
+                want.lines().filter(|l| !l.is_empty()).count(),
+                "{got}"
+            );
+        } else {
+            assert!(
+                parsed.warnings.is_empty(),
+                "{}: unexpected warnings {:?}",
+                f.display(),
+                parsed.warnings
+            );
+        }
+        // Debug output of the whole seed never shows a secret.
+        let debug = format!("{:?}", parsed.seed);
+        for s in secrets_in(&text) {
+            assert!(!debug.contains(&s), "{}: Debug leaks a secret", f.display());
+        }
+    }
+    assert_eq!(
+        roles.len(),
+        3,
+        "valid fixtures cover init, control-plane, worker: {roles:?}"
+    );
+}
+
+#[test]
+fn invalid_fixtures_fail_with_their_message() {
+    let files = yaml_files("invalid");
+    assert!(files.len() >= 25, "only {} invalid fixtures", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = fs::read_to_string(f).expect("read");
+        let want = fs::read_to_string(f.with_extension("expect"))
+            .unwrap_or_else(|_| panic!("{}: missing .expect sidecar", f.display()));
+        match kubebake_seed::parse(&text, "user-data") {
+            Ok(_) => failures.push(format!("{}: parsed but should fail", f.display())),
+            Err(problems) => {
+                let got = problems.to_string();
+                for line in want.lines().filter(|l| !l.is_empty()) {
+                    if !got.contains(line) {
+                        failures.push(format!("{}: expected {line:?} in:\n{got}", f.display()));
+                    }
+                }
+                for s in secrets_in(&text) {
+                    if got.contains(&s) || format!("{problems:?}").contains(&s) {
+                        failures.push(format!("{}: message leaks a secret value", f.display()));
+                    }
+                }
+                for p in &problems.0 {
+                    if p.source != "user-data" {
+                        failures.push(format!("{}: wrong source {:?}", f.display(), p.source));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let text = fs::read_to_string(dir("invalid").join("many-problems.yaml")).expect("read");
+    let problems = kubebake_seed::parse(&text, "user-data").expect_err("invalid");
+    assert!(problems.0.len() >= 6, "{problems}");
+}
+
+#[test]
+fn parsed_values() {
+    let text = fs::read_to_string(dir("valid").join("init.yaml")).expect("read");
+    let seed = kubebake_seed::parse(&text, "user-data")
+        .expect("valid")
+        .seed;
+    assert_eq!(seed.hostname.as_deref(), Some("cp1"));
+    assert_eq!(seed.write_files[1].content, b"hello\n");
+    assert_eq!(seed.write_files[1].permissions, 0o600);
+    assert_eq!(
+        seed.users[0].sudo,
+        vec!["ALL=(ALL) NOPASSWD:ALL".to_string()]
+    );
+    assert_eq!(seed.runcmd.len(), 2);
+    let k = seed.kubernetes.expect("kubernetes");
+    assert_eq!(
+        k.token.as_ref().map(|t| t.expose()),
+        Some("abcdef.0123456789abcdef")
+    );
+    assert_eq!(
+        k.kubelet_extra_args.get("max-pods").map(String::as_str),
+        Some("200")
+    );
+    assert_eq!(k.registry_mirrors["docker.io"].len(), 2);
+    let pki = k.pki.expect("pki");
+    let files: Vec<&str> = pki.files().iter().map(|f| f.path).collect();
+    assert_eq!(
+        files,
+        [
+            "ca.crt",
+            "ca.key",
+            "sa.pub",
+            "sa.key",
+            "front-proxy-ca.crt",
+            "front-proxy-ca.key",
+            "etcd/ca.crt",
+            "etcd/ca.key"
+        ]
+    );
+    assert_eq!(
+        k.kubernetes_version.map(|v| v.to_string()).as_deref(),
+        Some("1.35.1")
+    );
+}
+
+#[test]
+fn node_override_changes_role() {
+    let base = fs::read_to_string(dir("valid").join("worker.yaml")).expect("read");
+    let name = kubebake_seed::node_override_name("52:54:00:12:34:56").expect("mac");
+    assert_eq!(name, "nodes/52-54-00-12-34-56.yaml");
+    let over = "hostname: worker-9\nkubernetes:\n  node_labels:\n    example.com/tier: core\n";
+    let merged = kubebake_seed::merge_override(&base, "user-data", over, &name).expect("merge");
+    let seed = kubebake_seed::parse(&merged, "merged").expect("valid").seed;
+    assert_eq!(seed.hostname.as_deref(), Some("worker-9"));
+    let k = seed.kubernetes.expect("k");
+    assert_eq!(k.node_labels["example.com/tier"], "core");
+    assert_eq!(k.role, kubebake_seed::Role::Worker);
+    assert!(k.token.is_some(), "base fields kept");
+}
