@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use crate::cache::PageCache;
 use crate::error::{Error, Result};
+use crate::fatfix;
 
 /// How to format a FAT volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,6 +267,12 @@ pub fn build<T: Read + Write + Seek>(
     }
 
     let mut disk = PageCache::new(target).map_err(fat_err("opening", "/"))?;
+    // fatfs leaves reserved sectors and cluster slack as it finds them: start from zeros so
+    // the volume's bytes depend only on the inputs.
+    let head = opts.size_bytes.min(1 << 20);
+    disk.write_all(&vec![0u8; usize::try_from(head).unwrap_or(0)])
+        .and_then(|_| disk.seek(SeekFrom::Start(0)))
+        .map_err(fat_err("clearing", "/"))?;
     let mut fmt = fatfs::FormatVolumeOptions::new()
         .total_sectors(sectors)
         .volume_id(opts.volume_id)
@@ -285,6 +292,8 @@ pub fn build<T: Read + Write + Seek>(
     {
         let fs = fatfs::FileSystem::new(&mut disk, fatfs::FsOptions::new().time_provider(provider))
             .map_err(fat_err("mounting", "/"))?;
+        // Count free clusters now so FSInfo is kept exact (fsck.fat flags "uninitialized").
+        fs.stats().map_err(fat_err("counting free clusters", "/"))?;
         for f in files {
             let parts = components(&f.path)?;
             let mut dir = fs.root_dir();
@@ -305,6 +314,7 @@ pub fn build<T: Read + Write + Seek>(
         }
         fs.unmount().map_err(fat_err("unmounting", "/"))?;
     }
+    fatfix::fix_dot_entries(&mut disk).map_err(fat_err("fixing directory entries", "/"))?;
     disk.flush_all().map_err(fat_err("flushing", "/"))?;
     Ok(())
 }

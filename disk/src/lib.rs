@@ -39,6 +39,7 @@ mod cache;
 mod error;
 pub mod ext4read;
 pub mod fat;
+mod fatfix;
 pub mod gpt;
 pub mod guid;
 pub mod mbr;

@@ -1,0 +1,373 @@
+//! FAT volumes built by us, checked with fsck.vfat and mtools; volumes made by mkfs.vfat and
+//! mcopy read back with our code.
+
+mod common;
+
+use common::{have, noise, ok, ok_bytes, run, s};
+use kubebake_disk::fat::{self, FatFile, FatOptions, Source};
+use kubebake_disk::probe::{self, FsInfo};
+use kubebake_disk::{gpt, guid, Window};
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+
+const MIB: u64 = 1 << 20;
+// 2023-11-14T22:13:20Z
+const EPOCH: i64 = 1_700_000_000;
+
+fn open_rw(p: &Path) -> File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(p)
+        .expect("open image")
+}
+
+fn esp_files(dir: &Path) -> (Vec<FatFile>, Vec<u8>) {
+    let big = noise(3 * MIB as usize + 12345, 7);
+    let host = dir.join("bootx64.efi");
+    std::fs::write(&host, &big).expect("write host file");
+    let files = vec![
+        FatFile {
+            path: "EFI/BOOT/BOOTX64.EFI".into(),
+            source: Source::File(host),
+        },
+        FatFile {
+            path: "loader/loader.conf".into(),
+            source: Source::Bytes(b"timeout 0\ndefault kubebake.conf\n".to_vec()),
+        },
+        FatFile {
+            path: "loader/entries/kubebake.conf".into(),
+            source: Source::Bytes(b"title kubebake\nlinux /vmlinuz\noptions ro\n".to_vec()),
+        },
+        FatFile {
+            path: "vmlinuz".into(),
+            source: Source::Bytes(noise(700_000, 9)),
+        },
+        FatFile {
+            path: "A Long File Name.txt".into(),
+            source: Source::Bytes(b"lfn\n".to_vec()),
+        },
+    ];
+    (files, big)
+}
+
+fn opts(size: u64, label: &str) -> FatOptions {
+    FatOptions {
+        size_bytes: size,
+        label: label.into(),
+        volume_id: 0x1234_ABCD,
+        timestamp: EPOCH,
+    }
+}
+
+fn build_file(img: &Path, o: &FatOptions, files: &[FatFile]) {
+    let f = open_rw(img);
+    f.set_len(o.size_bytes).expect("size");
+    fat::build(Window::new(f, 0, Some(o.size_bytes)), o, files).expect("build fat");
+}
+
+fn fsck_clean(img: &Path) {
+    let (good, out, err) = run("fsck.vfat", &["-n", s(img)]);
+    assert!(good, "fsck.vfat -n failed:\n{out}\n{err}");
+    assert!(!out.contains("Dirty bit"), "{out}");
+}
+
+#[test]
+fn esp_fat32_passes_fsck_and_mtools() {
+    if !have("fsck.vfat") || !have("mdir") || !have("mcopy") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("esp.img");
+    let (files, big) = esp_files(dir.path());
+    let o = opts(256 * MIB, "ESP");
+    build_file(&img, &o, &files);
+    fsck_clean(&img);
+
+    let ls = ok("mdir", &["-i", s(&img), "::/EFI/BOOT"]);
+    assert!(ls.contains("BOOTX64  EFI"), "{ls}");
+    assert!(
+        ls.contains(&(3 * MIB + 12345).to_string()),
+        "size missing:\n{ls}"
+    );
+    assert!(
+        ls.contains("2023-11-14  22:13"),
+        "timestamp not from options:\n{ls}"
+    );
+    assert!(ls.contains("Volume in drive : is ESP"), "{ls}");
+    assert!(ls.contains("Volume Serial Number is 1234-ABCD"), "{ls}");
+
+    let got = ok_bytes(
+        "mcopy",
+        &["-n", "-i", s(&img), "::/EFI/BOOT/BOOTX64.EFI", "-"],
+    );
+    assert!(
+        got == big,
+        "BOOTX64.EFI content differs ({} vs {} bytes)",
+        got.len(),
+        big.len()
+    );
+    let conf = ok_bytes("mtype", &["-i", s(&img), "::/loader/entries/kubebake.conf"]);
+    assert_eq!(conf, b"title kubebake\nlinux /vmlinuz\noptions ro\n");
+    let lfn = ok("mdir", &["-i", s(&img), "::/"]);
+    assert!(lfn.contains("A Long File Name.txt"), "{lfn}");
+
+    let info = ok("minfo", &["-i", s(&img), "::"]);
+    assert!(info.contains("disk type=\"FAT32   \""), "{info}");
+
+    // Our own readers agree with the tools.
+    let listed = fat::list(
+        File::open(&img)
+            .map(|f| Window::new(ReadOnly(f), 0, None))
+            .expect("open"),
+    )
+    .expect("list");
+    let names: Vec<&str> = listed.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "A Long File Name.txt",
+            "EFI/BOOT/BOOTX64.EFI",
+            "loader/entries/kubebake.conf",
+            "loader/loader.conf",
+            "vmlinuz"
+        ]
+    );
+    match probe::identify(&mut File::open(&img).expect("open")).expect("probe") {
+        FsInfo::Fat(i) => {
+            assert_eq!(i.kind, "FAT32");
+            assert_eq!(i.label, "ESP");
+            assert_eq!(i.volume_id, 0x1234_ABCD);
+        }
+        other => panic!("not FAT: {other:?}"),
+    }
+}
+
+/// A File that can be handed where Read+Write+Seek is wanted but refuses every write:
+/// proves `list`/`read_file` never write.
+struct ReadOnly(File);
+
+impl std::io::Read for ReadOnly {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(b)
+    }
+}
+impl std::io::Write for ReadOnly {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other(
+            "read-only test stream was written to",
+        ))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+impl std::io::Seek for ReadOnly {
+    fn seek(&mut self, p: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.0.seek(p)
+    }
+}
+
+#[test]
+fn rebuilds_are_byte_identical() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (files, _) = esp_files(dir.path());
+    let o = opts(64 * MIB, "ESP");
+    let a = dir.path().join("a.img");
+    let b = dir.path().join("b.img");
+    build_file(&a, &o, &files);
+    // b starts dirty: leftovers must not leak into the volume's metadata
+    std::fs::write(&b, noise(MIB as usize, 3)).expect("dirty");
+    build_file(&b, &o, &files);
+    let c = dir.path().join("c.img");
+    build_file(&c, &o, &files);
+    let (a, b) = (std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    let c = std::fs::read(&c).expect("c");
+    assert!(a == c, "two builds into fresh files differ");
+    assert_eq!(a.len(), b.len());
+    let meta_end = 8 * MIB as usize; // boot sectors, FATs, root dir, early clusters
+    assert!(
+        a[..meta_end] == b[..meta_end],
+        "metadata differs between identical builds"
+    );
+}
+
+#[test]
+fn fat_inside_a_gpt_disk_via_window() {
+    if !have("mdir") || !have("sgdisk") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("disk.img");
+    let mut f = open_rw(&img);
+    let esp = gpt::Partition {
+        name: "ESP".into(),
+        type_guid: guid::ESP,
+        guid: guid::derive(b"w", "esp"),
+        first_lba: 2048,
+        last_lba: 2048 + 40 * MIB / 512 - 1,
+        attributes: 0,
+    };
+    gpt::write(
+        &mut f,
+        48 * MIB,
+        guid::derive(b"w", "disk"),
+        std::slice::from_ref(&esp),
+    )
+    .expect("gpt");
+    let (files, big) = esp_files(dir.path());
+    let o = opts(esp.byte_len(), "ESP");
+    fat::build(
+        Window::new(&mut f, esp.byte_offset(), Some(esp.byte_len())).named("ESP"),
+        &o,
+        &files,
+    )
+    .expect("fat in window");
+    drop(f);
+    let v = ok("sgdisk", &["-v", s(&img)]);
+    assert!(
+        v.contains("No problems found"),
+        "FAT write damaged the GPT:\n{v}"
+    );
+    let at = format!("{}@@{}", s(&img), esp.byte_offset());
+    let got = ok_bytes("mcopy", &["-n", "-i", &at, "::/EFI/BOOT/BOOTX64.EFI", "-"]);
+    assert!(got == big, "content differs");
+    // And read back with our reader through a window.
+    let f = File::open(&img).expect("open");
+    let w = Window::new(ReadOnly(f), esp.byte_offset(), Some(esp.byte_len()));
+    assert_eq!(
+        fat::read_file(w, "/loader/loader.conf").expect("read"),
+        b"timeout 0\ndefault kubebake.conf\n"
+    );
+}
+
+#[test]
+fn small_volumes_fall_back_to_fat16_and_fat12() {
+    if !have("fsck.vfat") || !have("minfo") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (size, kind) in [(16 * MIB, "FAT16"), (MIB, "FAT12")] {
+        let img = dir.path().join(format!("{kind}.img"));
+        let files = vec![
+            FatFile {
+                path: "user-data".into(),
+                source: Source::Bytes(b"#cloud-config\n".to_vec()),
+            },
+            FatFile {
+                path: "meta-data".into(),
+                source: Source::Bytes(b"instance-id: x\n".to_vec()),
+            },
+        ];
+        build_file(&img, &opts(size, "CIDATA"), &files);
+        fsck_clean(&img);
+        let info = ok("minfo", &["-i", s(&img), "::"]);
+        assert!(
+            info.contains(&format!("disk type=\"{kind}   \"")),
+            "{kind}:\n{info}"
+        );
+        let ty = ok_bytes("mtype", &["-i", s(&img), "::/user-data"]);
+        assert_eq!(ty, b"#cloud-config\n");
+        match probe::identify(&mut File::open(&img).expect("open")).expect("probe") {
+            FsInfo::Fat(i) => {
+                assert_eq!(i.kind, kind);
+                assert_eq!(i.label, "CIDATA");
+            }
+            other => panic!("not FAT: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn volumes_made_by_mkfs_vfat_and_mcopy_are_readable() {
+    if !have("mkfs.vfat") || !have("mcopy") || !have("mmd") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (fat_bits, size) in [("32", 64 * MIB), ("16", 16 * MIB)] {
+        let img = dir.path().join(format!("mk{fat_bits}.img"));
+        File::create(&img)
+            .and_then(|f| f.set_len(size))
+            .expect("size");
+        ok(
+            "mkfs.vfat",
+            &["-F", fat_bits, "-n", "OTHERTOOL", "-i", "c0ffee42", s(&img)],
+        );
+        let payload = noise(200_000, 11);
+        let host = dir.path().join("payload.bin");
+        std::fs::write(&host, &payload).expect("payload");
+        ok("mmd", &["-i", s(&img), "::/dir", "::/dir/Sub Dir"]);
+        ok(
+            "mcopy",
+            &["-i", s(&img), s(&host), "::/dir/Sub Dir/payload.bin"],
+        );
+        ok("mcopy", &["-i", s(&img), s(&host), "::/TOP.BIN"]);
+        let listed = fat::list(Window::new(
+            ReadOnly(File::open(&img).expect("open")),
+            0,
+            None,
+        ))
+        .expect("list");
+        assert_eq!(
+            listed,
+            vec![
+                ("TOP.BIN".to_string(), 200_000),
+                ("dir/Sub Dir/payload.bin".to_string(), 200_000)
+            ],
+            "FAT{fat_bits}"
+        );
+        let got = fat::read_file(
+            Window::new(ReadOnly(File::open(&img).expect("open")), 0, None),
+            "dir/Sub Dir/payload.bin",
+        )
+        .expect("read");
+        assert!(got == payload, "FAT{fat_bits} content differs");
+        match probe::identify(&mut File::open(&img).expect("open")).expect("probe") {
+            FsInfo::Fat(i) => {
+                assert_eq!(i.kind, format!("FAT{fat_bits}"));
+                assert_eq!(i.label, "OTHERTOOL");
+                assert_eq!(i.volume_id, 0xc0ff_ee42);
+            }
+            other => panic!("not FAT: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_are_refused_with_the_path() {
+    let mut buf = std::io::Cursor::new(vec![0u8; 4 * MIB as usize]);
+    let dup = vec![
+        FatFile {
+            path: "a/b".into(),
+            source: Source::Bytes(vec![1]),
+        },
+        FatFile {
+            path: "A/B".into(),
+            source: Source::Bytes(vec![2]),
+        },
+    ];
+    let e = fat::build(&mut buf, &opts(4 * MIB, "X"), &dup).expect_err("dup");
+    assert!(e.to_string().contains("A/B"), "{e}");
+    let e = fat::build(&mut buf, &opts(4 * MIB, "WAY TOO LONG LABEL"), &[]).expect_err("label");
+    assert!(e.to_string().contains("label"), "{e}");
+    let missing = vec![FatFile {
+        path: "x".into(),
+        source: Source::File("/nonexistent/kb".into()),
+    }];
+    let e = fat::build(&mut buf, &opts(4 * MIB, "X"), &missing).expect_err("missing");
+    assert!(e.to_string().contains("/nonexistent/kb"), "{e}");
+    // A volume bigger than its window fails naming the window instead of writing past it.
+    let f = tempfile::tempfile().expect("tmp");
+    let w = Window::new(f, 0, Some(2 * MIB)).named("ESP");
+    let big = vec![FatFile {
+        path: "big".into(),
+        source: Source::Bytes(noise(3 * MIB as usize, 1)),
+    }];
+    let e = fat::build(w, &opts(4 * MIB, "X"), &big).expect_err("too big");
+    assert!(
+        format!("{e:#}").contains("ESP") || format!("{e:?}").contains("ESP"),
+        "{e:?}"
+    );
+}
