@@ -1,0 +1,80 @@
+#!/bin/sh
+# Test-only checker baked into boot-test images (never into real images):
+# waits for boot to finish, prints `BOOTTEST key=value` lines on the serial
+# console for the Rust boot tests to parse, then powers the VM off.
+# Usage: boottest.sh SERIAL_DEVICE
+TTY=${1:-/dev/ttyS0}
+out() { printf 'BOOTTEST %s\n' "$*" > "$TTY"; }
+one() { tr '\n' ' ' | sed 's/ *$//'; }
+
+out "begin=1"
+state=$(timeout 420 systemctl is-system-running --wait 2>&1 | one)
+out "system_state=$state"
+out "failed_units=$(systemctl list-units --failed --plain --no-legend 2>&1 | awk '{print $1}' | paste -sd, -)"
+for u in $(systemctl list-units --failed --plain --no-legend | awk '{print $1}'); do
+  systemctl status --no-pager -l "$u" 2>&1 | tail -n 15 | sed "s/^/BOOTTEST-LOG $u: /" > "$TTY"
+done
+out "root_options=$(findmnt -no OPTIONS /)"
+if touch /usr/.boottest-rw 2>/dev/null; then out "root_writable=yes"; else out "root_writable=no"; fi
+out "var_source=$(findmnt -no SOURCE /var)"
+out "var_fstype=$(findmnt -no FSTYPE /var)"
+out "var_size_bytes=$(df -B1 --output=size /var | tail -n 1 | tr -d ' ')"
+state_dev=$(readlink -f /dev/disk/by-partlabel/STATE 2>/dev/null)
+out "state_dev=$state_dev"
+if [ -n "$state_dev" ]; then
+  part=$(basename "$state_dev")
+  disk=$(lsblk -no PKNAME "$state_dev" | head -n 1)
+  out "state_part_start=$(cat /sys/class/block/$part/start)"
+  out "state_part_sectors=$(cat /sys/class/block/$part/size)"
+  out "disk_sectors=$(cat /sys/class/block/$disk/size)"
+fi
+out "partitions=$(lsblk -rno NAME,PARTLABEL,SIZE | tr ' ' ':' | paste -sd, -)"
+out "cmdline=$(cat /proc/cmdline)"
+out "cgroup_fs=$(stat -fc %T /sys/fs/cgroup)"
+out "cgroup_controllers=$(cat /sys/fs/cgroup/cgroup.controllers)"
+for m in br_netfilter overlay; do
+  if grep -q "^$m " /proc/modules; then out "module_$m=loaded"; else out "module_$m=missing"; fi
+done
+for k in net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv4.ip_forward; do
+  out "sysctl_$k=$(sysctl -n $k 2>&1)"
+done
+out "swaps=$(($(wc -l < /proc/swaps) - 1))"
+out "containerd_active=$(systemctl is-active containerd)"
+if command -v crictl >/dev/null; then
+  crictl info > /tmp/crictl-info 2>&1
+  out "crictl_info_rc=$?"
+  out "crictl_systemd_cgroup=$(grep -o '"SystemdCgroup": *[a-z]*' /tmp/crictl-info | head -n 1 | tr -d ' "')"
+else
+  out "crictl_info_rc=missing"
+fi
+out "containerd_config_systemdcgroup=$(containerd config dump 2>/dev/null | grep -o 'SystemdCgroup = [a-z]*' | head -n 1 | tr -d ' ')"
+out "kubelet_enabled=$(systemctl is-enabled kubelet 2>&1)"
+out "kubelet_sha256=$(sha256sum /usr/bin/kubelet 2>/dev/null | cut -d' ' -f1)"
+out "kubeadm_sha256=$(sha256sum /usr/bin/kubeadm 2>/dev/null | cut -d' ' -f1)"
+out "machine_id=$(cat /etc/machine-id)"
+out "hostname=$(cat /proc/sys/kernel/hostname)"
+out "resolv_conf=$(test -s /run/systemd/resolve/resolv.conf && echo present || echo missing)"
+for d in /etc/kubernetes /etc/cni/net.d /etc/containerd/certs.d /opt/cni/bin; do
+  key=$(echo "$d" | tr '/.' '__')
+  out "mount$key=$(findmnt -no FSTYPE --mountpoint $d)"
+done
+out "cni_bridge=$(test -x /opt/cni/bin/bridge && echo present || echo missing)"
+out "repart_active=$(systemctl is-active systemd-repart)"
+
+# State across boots: a counter and the first boot's machine-id on /var; a
+# file in /etc/kubernetes; a hostname set the way the agent sets it.
+mkdir -p /var/lib/boottest
+n=$(cat /var/lib/boottest/boots 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > /var/lib/boottest/boots
+out "boot_count=$n"
+[ -s /var/lib/boottest/first-machine-id ] || cat /etc/machine-id > /var/lib/boottest/first-machine-id
+out "first_machine_id=$(cat /var/lib/boottest/first-machine-id)"
+out "etc_kubernetes_marker=$(cat /etc/kubernetes/boottest-marker 2>/dev/null || echo none)"
+echo "written-on-boot-$n" > /etc/kubernetes/boottest-marker
+if [ "$n" = 1 ]; then printf 'boottest-node\n' > /var/lib/kubebake/hostname; fi
+
+out "analyze=$(systemd-analyze time 2>&1 | head -n 1)"
+out "done=1"
+sync
+systemctl poweroff
