@@ -23,7 +23,7 @@ pub enum SeedCmd {
         /// Also check this network-config (NoCloud v2)
         #[arg(long, value_name = "F")]
         network_config: Option<PathBuf>,
-        /// Merge nodes/<MAC>.yaml (beside FILE) over the seed first
+        /// Merge nodes/<MAC>.yaml from beside FILE first
         #[arg(long, value_name = "MAC")]
         mac: Option<String>,
     },
@@ -31,16 +31,16 @@ pub enum SeedCmd {
     Render {
         /// The seed (#cloud-config user-data)
         file: PathBuf,
-        /// kubeadm version on the node (picks v1beta3 or v1beta4)
+        /// kubeadm version on the node
         #[arg(long, value_name = "V", default_value = DEFAULT_KUBEADM_VERSION)]
         kubeadm_version: String,
         /// Node name (default: the seed's hostname)
         #[arg(long, value_name = "NAME")]
         node_name: Option<String>,
-        /// Address the node would advertise (kubelet node-ip)
+        /// Node IP to advertise (kubelet node-ip)
         #[arg(long, value_name = "IP")]
         advertise_address: Option<IpAddr>,
-        /// Merge nodes/<MAC>.yaml (beside FILE) over the seed first
+        /// Merge nodes/<MAC>.yaml from beside FILE first
         #[arg(long, value_name = "MAC")]
         mac: Option<String>,
     },
@@ -51,8 +51,7 @@ pub enum SeedCmd {
         /// network-config file to include (NoCloud v2)
         #[arg(long, value_name = "F")]
         network_config: Option<PathBuf>,
-        /// meta-data file (default: instance-id from the seed's hash and
-        /// local-hostname from its hostname)
+        /// meta-data file (default: derived from the seed)
         #[arg(long, value_name = "F")]
         meta_data: Option<PathBuf>,
         /// Output image
@@ -64,13 +63,35 @@ pub enum SeedCmd {
 /// Runs a seed subcommand. Problems in the seed give exit code 1.
 pub fn run(cmd: SeedCmd) -> Result<ExitCode> {
     match cmd {
-        SeedCmd::Validate { file, network_config, mac } => validate(&file, network_config.as_deref(), mac.as_deref()),
-        SeedCmd::Render { file, kubeadm_version, node_name, advertise_address, mac } => {
-            render(&file, &kubeadm_version, node_name, advertise_address, mac.as_deref())
-        }
-        SeedCmd::Image { file, network_config, meta_data, output } => {
-            image(&file, network_config.as_deref(), meta_data.as_deref(), &output)
-        }
+        SeedCmd::Validate {
+            file,
+            network_config,
+            mac,
+        } => validate(&file, network_config.as_deref(), mac.as_deref()),
+        SeedCmd::Render {
+            file,
+            kubeadm_version,
+            node_name,
+            advertise_address,
+            mac,
+        } => render(
+            &file,
+            &kubeadm_version,
+            node_name,
+            advertise_address,
+            mac.as_deref(),
+        ),
+        SeedCmd::Image {
+            file,
+            network_config,
+            meta_data,
+            output,
+        } => image(
+            &file,
+            network_config.as_deref(),
+            meta_data.as_deref(),
+            &output,
+        ),
     }
 }
 
@@ -82,7 +103,9 @@ fn read(path: &Path) -> Result<String> {
 fn seed_text(file: &Path, mac: Option<&str>) -> Result<(String, String)> {
     let text = read(file)?;
     let source = file.display().to_string();
-    let Some(mac) = mac else { return Ok((text, source)) };
+    let Some(mac) = mac else {
+        return Ok((text, source));
+    };
     let Some(name) = kubebake_seed::node_override_name(mac) else {
         bail!("--mac {mac}: not a MAC address like aa:bb:cc:dd:ee:ff");
     };
@@ -138,8 +161,15 @@ fn validate(file: &Path, network_config: Option<&Path>, mac: Option<&str>) -> Re
     };
     match seed_ok {
         Some(parsed) if net_ok => {
-            let role = parsed.seed.kubernetes.as_ref().map_or("none".to_string(), |k| k.role.to_string());
-            println!("{source}: ok (role {role}, {} warning(s))", parsed.warnings.len());
+            let role = parsed
+                .seed
+                .kubernetes
+                .as_ref()
+                .map_or("none".to_string(), |k| k.role.to_string());
+            println!(
+                "{source}: ok (role {role}, {} warning(s))",
+                parsed.warnings.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         _ => Ok(ExitCode::from(1)),
@@ -153,10 +183,13 @@ fn render(
     advertise_address: Option<IpAddr>,
     mac: Option<&str>,
 ) -> Result<ExitCode> {
-    let version: kubebake_seed::Version =
-        kubeadm_version.parse().with_context(|| format!("--kubeadm-version {kubeadm_version}"))?;
+    let version: kubebake_seed::Version = kubeadm_version
+        .parse()
+        .with_context(|| format!("--kubeadm-version {kubeadm_version}"))?;
     let (text, source) = seed_text(file, mac)?;
-    let Some(parsed) = parse_reporting(&text, &source) else { return Ok(ExitCode::from(1)) };
+    let Some(parsed) = parse_reporting(&text, &source) else {
+        return Ok(ExitCode::from(1));
+    };
     let Some(k) = parsed.seed.kubernetes.as_ref() else {
         bail!("{source}: no kubernetes: section, nothing to render");
     };
@@ -167,11 +200,17 @@ fn render(
     facts.advertise_address = advertise_address;
     let yaml = kubeadm::render(k, &facts).with_context(|| format!("rendering {source}"))?;
     let mut out = std::io::stdout().lock();
-    out.write_all(yaml.as_bytes()).context("writing to stdout")?;
+    out.write_all(yaml.as_bytes())
+        .context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn image(file: &Path, network_config: Option<&Path>, meta_data: Option<&Path>, output: &Path) -> Result<ExitCode> {
+fn image(
+    file: &Path,
+    network_config: Option<&Path>,
+    meta_data: Option<&Path>,
+    output: &Path,
+) -> Result<ExitCode> {
     let user_data = read(file)?;
     let Some(parsed) = parse_reporting(&user_data, &file.display().to_string()) else {
         return Ok(ExitCode::from(1));
@@ -186,17 +225,28 @@ fn image(file: &Path, network_config: Option<&Path>, meta_data: Option<&Path>, o
     let meta = match meta_data {
         Some(p) => {
             let m = read(p)?;
-            if !m.lines().any(|l| l.trim_start().starts_with("instance-id:")) {
+            if !m
+                .lines()
+                .any(|l| l.trim_start().starts_with("instance-id:"))
+            {
                 bail!("{}: meta-data needs an `instance-id:` line", p.display());
             }
             m
         }
-        None => cidata::meta_data(&cidata::instance_id(&user_data), parsed.seed.hostname.as_deref()),
+        None => cidata::meta_data(
+            &cidata::instance_id(&user_data),
+            parsed.seed.hostname.as_deref(),
+        ),
     };
     let files = cidata::files(&user_data, &meta, net.as_deref());
     let img = cidata::fat_image(&files).context("building the CIDATA image")?;
     write_atomic(output, &img)?;
-    eprintln!("wrote {} ({} bytes, label {})", output.display(), img.len(), cidata::LABEL);
+    eprintln!(
+        "wrote {} ({} bytes, label {})",
+        output.display(),
+        img.len(),
+        cidata::LABEL
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -210,10 +260,15 @@ fn write_atomic(output: &Path, data: &[u8]) -> Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let result = (|| -> Result<()> {
-        let mut f = opts.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(data).with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
-        fs::rename(&tmp, output).with_context(|| format!("renaming {} to {}", tmp.display(), output.display()))
+        let mut f = opts
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(data)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("syncing {}", tmp.display()))?;
+        fs::rename(&tmp, output)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), output.display()))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -135,6 +135,27 @@ pub fn fat_image(files: &[(&str, &[u8])]) -> Result<Vec<u8>, CidataError> {
     Ok(disk.into_inner())
 }
 
+/// The `xorriso` command that writes an iso9660 CIDATA volume (label
+/// `CIDATA`, Joliet and Rock Ridge, so `user-data` keeps its name) from the
+/// files in `src_dir`. `SOURCE_DATE_EPOCH` is set to `epoch` so the same
+/// files give the same ISO. Needs the `xorriso` package; used by tests and
+/// tooling, not by the image build itself.
+///
+/// Equivalent shell: `SOURCE_DATE_EPOCH=0 xorriso -as mkisofs -o OUT -V CIDATA -J -R SRC_DIR`.
+pub fn iso9660_command(
+    src_dir: &std::path::Path,
+    out: &std::path::Path,
+    epoch: u64,
+) -> std::process::Command {
+    let mut c = std::process::Command::new("xorriso");
+    c.env("SOURCE_DATE_EPOCH", epoch.to_string())
+        .args(["-as", "mkisofs", "-quiet", "-o"])
+        .arg(out)
+        .args(["-V", LABEL, "-J", "-R"])
+        .arg(src_dir);
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
