@@ -3,6 +3,11 @@
 //! straight on a file that is one syscall each. Pages are 64 KiB, at most 16 MiB are held,
 //! the least recently used page is written back first, and [`PageCache::flush`] writes every
 //! dirty page back in ascending order.
+//!
+//! In *fresh* mode (used when formatting) the old content of the stream is treated as
+//! garbage: a page never touched before starts as zeros instead of being read. Every byte of
+//! a touched page is then written back, so the result depends only on what was written, not
+//! on what the target held, and building into a sparse file reads nothing.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -25,6 +30,10 @@ pub(crate) struct PageCache<T> {
     len: u64,
     pages: HashMap<u64, Page>,
     clock: u64,
+    /// Fresh mode: pages ever loaded or created (their disk copy is ours); others are garbage.
+    touched: Option<std::collections::HashSet<u64>>,
+    /// Buffers of evicted pages, reused.
+    spare: Vec<Box<[u8]>>,
 }
 
 impl<T: Read + Write + Seek> PageCache<T> {
@@ -37,7 +46,16 @@ impl<T: Read + Write + Seek> PageCache<T> {
             len,
             pages: HashMap::new(),
             clock: 0,
+            touched: None,
+            spare: Vec::new(),
         })
+    }
+
+    /// A cache that treats the stream's current content as garbage (see the module doc).
+    pub(crate) fn fresh(inner: T) -> io::Result<Self> {
+        let mut c = Self::new(inner)?;
+        c.touched = Some(std::collections::HashSet::new());
+        Ok(c)
     }
 
     fn write_back(inner: &mut T, len: u64, index: u64, page: &mut Page) -> io::Result<()> {
@@ -60,6 +78,7 @@ impl<T: Read + Write + Seek> PageCache<T> {
         };
         if let Some(mut page) = self.pages.remove(&index) {
             Self::write_back(&mut self.inner, self.len, index, &mut page)?;
+            self.spare.push(page.data);
         }
         Ok(())
     }
@@ -73,9 +92,19 @@ impl<T: Read + Write + Seek> PageCache<T> {
             if self.pages.len() >= MAX_PAGES {
                 self.evict_one()?;
             }
-            let mut data = vec![0u8; PAGE as usize].into_boxed_slice();
+            let mut data = match self.spare.pop() {
+                Some(mut d) => {
+                    d.fill(0);
+                    d
+                }
+                None => vec![0u8; PAGE as usize].into_boxed_slice(),
+            };
             let start = index * PAGE;
-            if !whole && start < self.len {
+            let garbage = match &mut self.touched {
+                Some(t) => t.insert(index),
+                None => false,
+            };
+            if !whole && !garbage && start < self.len {
                 let want = usize::try_from((self.len - start).min(PAGE)).unwrap_or(0);
                 self.inner.seek(SeekFrom::Start(start))?;
                 let mut got = 0;
@@ -187,6 +216,34 @@ mod tests {
     use std::io::Cursor;
 
     #[test]
+    fn fresh_mode_ignores_old_content_but_keeps_its_own_writes() {
+        let old = vec![0xEEu8; (MAX_PAGES + 4) * PAGE as usize];
+        let mut c = PageCache::fresh(Cursor::new(old)).expect("new");
+        c.seek(SeekFrom::Start(10)).expect("seek");
+        c.write_all(b"abc").expect("write");
+        let mut b = [1u8; 4];
+        c.seek(SeekFrom::Start(2 * PAGE)).expect("seek");
+        c.read_exact(&mut b).expect("read");
+        assert_eq!(b, [0; 4], "untouched page must read as zeros in fresh mode");
+        // Force page 0 out and back in: our own bytes must survive.
+        for p in 0..MAX_PAGES as u64 + 2 {
+            c.seek(SeekFrom::Start(p * PAGE + PAGE / 2)).expect("seek");
+            c.read_exact(&mut b[..1]).expect("read");
+        }
+        c.seek(SeekFrom::Start(8)).expect("seek");
+        let mut five = [0u8; 5];
+        c.read_exact(&mut five).expect("read");
+        assert_eq!(&five, b"\0\0abc");
+        c.flush_all().expect("flush");
+        let v = c.inner.get_ref();
+        assert_eq!(&v[..16], b"\0\0\0\0\0\0\0\0\0\0abc\0\0\0");
+        assert_eq!(
+            v[PAGE as usize], 0xEE,
+            "untouched, unwritten page left alone"
+        );
+    }
+
+    #[test]
     fn matches_a_plain_cursor_under_scattered_io() {
         let size = 3 * PAGE as usize + 123;
         let mut plain = Cursor::new(vec![7u8; size]);
@@ -231,6 +288,7 @@ mod tests {
         assert!(cached.pages.len() <= MAX_PAGES);
         cached.flush_all().expect("flush");
         let v = cached.inner.get_ref();
+        assert!(cached.spare.len() <= 10);
         assert_eq!(v.len() as u64, (pages - 1) * PAGE + 6);
         for p in 0..pages {
             assert_eq!(v[(p * PAGE + 5) as usize], (p as u8).wrapping_add(1));

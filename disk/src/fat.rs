@@ -266,13 +266,10 @@ pub fn build<T: Read + Write + Seek>(
         }
     }
 
-    let mut disk = PageCache::new(target).map_err(fat_err("opening", "/"))?;
-    // fatfs leaves reserved sectors and cluster slack as it finds them: start from zeros so
-    // the volume's bytes depend only on the inputs.
-    let head = opts.size_bytes.min(1 << 20);
-    disk.write_all(&vec![0u8; usize::try_from(head).unwrap_or(0)])
-        .and_then(|_| disk.seek(SeekFrom::Start(0)))
-        .map_err(fat_err("clearing", "/"))?;
+    // fatfs leaves reserved sectors and cluster slack as it finds them; a fresh cache starts
+    // every page it touches from zeros, so the volume's bytes depend only on the inputs (and
+    // nothing is read back from the target while building).
+    let mut disk = PageCache::fresh(target).map_err(fat_err("opening", "/"))?;
     let mut fmt = fatfs::FormatVolumeOptions::new()
         .total_sectors(sectors)
         .volume_id(opts.volume_id)
