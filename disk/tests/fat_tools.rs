@@ -371,3 +371,39 @@ fn bad_inputs_are_refused_with_the_path() {
         "{e:?}"
     );
 }
+
+#[test]
+fn every_size_gets_a_valid_fat_type() {
+    if !have("fsck.vfat") || !have("minfo") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = vec![FatFile {
+        path: "EFI/BOOT/BOOTAA64.EFI".into(),
+        source: Source::Bytes(noise(100_000, 2)),
+    }];
+    // Around the FAT32 threshold (~33 MiB with 512-byte clusters) and typical ESP sizes.
+    for mib in [4u64, 32, 33, 34, 35, 48, 65, 130, 260, 513] {
+        let img = dir.path().join(format!("s{mib}.img"));
+        build_file(&img, &opts(mib * MIB, "SZ"), &files);
+        fsck_clean(&img);
+        let info = ok("minfo", &["-i", s(&img), "::"]);
+        let kind = match probe::identify(&mut File::open(&img).expect("open")).expect("probe") {
+            FsInfo::Fat(i) => i.kind,
+            other => panic!("{mib} MiB: not FAT: {other:?}"),
+        };
+        assert!(
+            info.contains(&format!("disk type=\"{kind}   \"")),
+            "{mib} MiB: {kind} vs\n{info}"
+        );
+        if mib >= 48 {
+            assert_eq!(kind, "FAT32", "{mib} MiB should be FAT32");
+        }
+        let back = fat::read_file(
+            File::open(&img).map(ReadOnly).expect("open"),
+            "EFI/BOOT/BOOTAA64.EFI",
+        )
+        .expect("read back");
+        assert!(back == noise(100_000, 2), "{mib} MiB: content differs");
+    }
+}
