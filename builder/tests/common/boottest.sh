@@ -40,7 +40,11 @@ for k in net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables 
 done
 out "swaps=$(($(wc -l < /proc/swaps) - 1))"
 out "containerd_active=$(systemctl is-active containerd)"
-if command -v crictl >/dev/null; then
+if crictl --version 2>&1 | grep -q -- -double; then
+  # Stand-in (no real crictl downloadable): ask containerd for its CRI plugin.
+  out "crictl_info_rc=double"
+  out "cri_plugin=$(ctr plugins ls 2>/dev/null | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" {print $NF}')"
+elif command -v crictl >/dev/null; then
   crictl info > /tmp/crictl-info 2>&1
   out "crictl_info_rc=$?"
   out "crictl_systemd_cgroup=$(grep -o '"SystemdCgroup": *[a-z]*' /tmp/crictl-info | head -n 1 | tr -d ' "')"
