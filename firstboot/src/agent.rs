@@ -1,1 +1,604 @@
-//! wip
+//! The phase machine: acquire → validate → host → preflight → render →
+//! kubeadm → cni → runcmd → done.
+//!
+//! Each completed phase is persisted before the next starts; a run resumes
+//! after the last completed phase and a finished node does nothing. Acquire
+//! is redone until validate succeeds, so a fixed seed is picked up on reboot.
+
+use crate::config::Config;
+use crate::console::{self, Outcome};
+use crate::datasource::{self, SeedFiles};
+use crate::preflight::{self, Level};
+use crate::seedio::{self, Loaded};
+use crate::state::{Phase, PhaseRecord, State, Store};
+use crate::status::Status;
+use crate::systemd::Bus;
+use std::time::{Duration, Instant};
+
+/// A phase's success: detail and time spent waiting.
+struct Done {
+    detail: String,
+    wait: Duration,
+    result: &'static str,
+}
+
+fn done(detail: impl Into<String>) -> Done {
+    Done {
+        detail: detail.into(),
+        wait: Duration::ZERO,
+        result: "ok",
+    }
+}
+
+/// A phase's failure: what and what to do.
+struct Failed {
+    what: String,
+    advice: String,
+}
+
+fn failed(what: impl Into<String>, advice: impl Into<String>) -> Failed {
+    Failed {
+        what: crate::redact::redact(&what.into()),
+        advice: advice.into(),
+    }
+}
+
+const SEED_NAMES: [&str; 3] = ["user-data", "meta-data", "network-config"];
+
+struct Run<'a> {
+    cfg: &'a Config,
+    store: Store,
+    state: State,
+    seed: Option<Loaded>,
+    bus: Option<Option<Bus>>,
+    started: Instant,
+    kubeadm_config: Option<std::path::PathBuf>,
+}
+
+impl Run<'_> {
+    fn bus(&mut self) -> Option<&Bus> {
+        if self.bus.is_none() {
+            let b = match Bus::system() {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    console::line(
+                        "host",
+                        Outcome::Warn,
+                        &format!("no system D-Bus ({e}); using file fallbacks"),
+                    );
+                    None
+                }
+            };
+            self.bus = Some(b);
+        }
+        self.bus.as_ref().and_then(Option::as_ref)
+    }
+
+    fn write_status(&self, current: Option<Phase>, running: bool) {
+        let st = Status::new(&self.state, running, self.store.is_finished(), current);
+        if let Err(e) = st.write(&self.cfg.run_dir()) {
+            tracing::warn!("status: {e}");
+        }
+    }
+
+    fn stored_seed(&self) -> Result<SeedFiles, Failed> {
+        let get = |n: &str| {
+            self.store
+                .seed_file(n)
+                .map_err(|e| failed(e.to_string(), "check the STATE partition (/var)"))
+        };
+        let user_data = get("user-data")?.ok_or_else(|| {
+            failed(
+                "stored seed missing",
+                "remove /var/lib/kubebake/state.json and reboot",
+            )
+        })?;
+        let mut node_overrides = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(self.store.dir().join("seed/nodes")) {
+            for e in rd.flatten() {
+                if let Ok(b) = std::fs::read(e.path()) {
+                    node_overrides.push((e.file_name().to_string_lossy().into_owned(), b));
+                }
+            }
+        }
+        node_overrides.sort();
+        Ok(SeedFiles {
+            user_data,
+            meta_data: get("meta-data")?,
+            network_config: get("network-config")?,
+            node_overrides,
+            source: self.state.source.clone().unwrap_or_default(),
+        })
+    }
+
+    fn macs(&self) -> Vec<String> {
+        crate::network::list()
+            .map(|l| crate::network::macs(&l))
+            .unwrap_or_default()
+    }
+
+    fn load_seed(&mut self) -> Result<&Loaded, Failed> {
+        if self.seed.is_none() {
+            let files = self.stored_seed()?;
+            let l = seedio::load(&files, &self.macs()).map_err(|e| {
+                failed(
+                    e.replace('\n', "; "),
+                    "fix the seed (check it with `kubebake seed validate user-data`) and reboot",
+                )
+            })?;
+            self.seed = Some(l);
+        }
+        self.seed
+            .as_ref()
+            .ok_or_else(|| failed("seed not loaded", ""))
+    }
+
+    fn acquire(&mut self) -> Result<Done, Failed> {
+        let platform = datasource::detect_platform(self.cfg);
+        let a = datasource::acquire(self.cfg, platform);
+        let Some(seed) = a.seed else {
+            return Err(failed(
+                format!("no seed found (platform {platform:?}; {})", a.tried.join(", ")),
+                "put user-data on the boot partition, attach a CIDATA volume, or boot with ds=nocloud;s=file:///path/",
+            ));
+        };
+        let save = |n: &str, d: &[u8]| {
+            self.store
+                .save_seed_file(n, d)
+                .map(|_| ())
+                .map_err(|e| failed(e.to_string(), "check the STATE partition (/var)"))
+        };
+        let _ = std::fs::remove_dir_all(self.store.dir().join("seed"));
+        save(SEED_NAMES[0], &seed.user_data)?;
+        if let Some(m) = &seed.meta_data {
+            save(SEED_NAMES[1], m)?;
+        }
+        if let Some(n) = &seed.network_config {
+            save(SEED_NAMES[2], n)?;
+        }
+        for (name, body) in &seed.node_overrides {
+            save(&format!("nodes/{name}"), body)?;
+        }
+        self.state.source = Some(seed.source.clone());
+        self.seed = None;
+        Ok(done(
+            format!("source={} platform={platform:?}", seed.source).to_lowercase(),
+        ))
+    }
+
+    fn validate(&mut self) -> Result<Done, Failed> {
+        let l = self.load_seed()?;
+        for w in &l.warnings {
+            console::line("validate", Outcome::Warn, w);
+        }
+        let role = l
+            .seed
+            .kubernetes
+            .as_ref()
+            .map_or("none", |k| k.role.as_str());
+        let mut d = format!("role={role} warnings={}", l.warnings.len());
+        if let Some(o) = &l.node_override {
+            d.push_str(&format!(" override={o}"));
+        }
+        Ok(done(d))
+    }
+
+    fn host(&mut self) -> Result<Done, Failed> {
+        let plan = seedio::host_plan(self.load_seed()?);
+        let cfg = self.cfg;
+        let bus = if plan.hostname.is_some()
+            || plan.timezone.is_some()
+            || plan.ntp.is_some()
+            || !plan.mirrors.is_empty()
+            || !plan.network_files.is_empty()
+        {
+            self.bus()
+        } else {
+            None
+        };
+        let notes = crate::host::apply(cfg, bus, &plan).map_err(|e| {
+            failed(
+                e.to_string(),
+                "fix the seed's host settings, or the node, and reboot",
+            )
+        })?;
+        Ok(done(notes.join(" ")))
+    }
+
+    fn preflight(&mut self) -> Result<Done, Failed> {
+        let (seed_version, control_plane) = {
+            let l = self.load_seed()?;
+            let k = l.seed.kubernetes.as_ref();
+            (
+                k.and_then(seedio::seed_version),
+                k.is_some_and(seedio::is_control_plane),
+            )
+        };
+        let mut wait = Duration::ZERO;
+        let ntp_timeout = self.cfg.ntp_timeout;
+        let (ntp, ntp_wait) = match self.bus() {
+            Some(b) => match b.wait_ntp_synchronized(ntp_timeout) {
+                Ok((s, w)) => (Some(s), w),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    (None, Duration::ZERO)
+                }
+            },
+            None => (None, Duration::ZERO),
+        };
+        wait += ntp_wait;
+        let (sock, sock_wait) = preflight::containerd_socket(self.cfg, Duration::from_secs(30));
+        wait += sock_wait;
+        let ports: Vec<u16> = match std::env::var("KUBEBAKE_PREFLIGHT_PORTS") {
+            Ok(v) => v.split(',').filter_map(|p| p.trim().parse().ok()).collect(),
+            Err(_) if control_plane => vec![6443, 10250],
+            Err(_) => vec![10250],
+        };
+        let macs = self.macs();
+        let checks = vec![
+            preflight::swap(self.cfg),
+            preflight::modules(self.cfg),
+            preflight::sysctls(self.cfg),
+            preflight::cgroup(self.cfg),
+            preflight::cgroup_driver(self.cfg),
+            sock,
+            preflight::ports(&ports),
+            preflight::uniqueness(self.cfg, &macs),
+            preflight::clock(std::time::SystemTime::now(), ntp, ntp_wait),
+            preflight::versions(
+                preflight::command_output("kubeadm", &["version", "-o", "short"]).as_deref(),
+                preflight::command_output("kubelet", &["--version"]).as_deref(),
+                seed_version.as_deref(),
+            ),
+        ];
+        let mut fails = Vec::new();
+        let mut warns = 0;
+        for c in &checks {
+            let o = match c.level {
+                Level::Ok => continue,
+                Level::Warn => {
+                    warns += 1;
+                    Outcome::Warn
+                }
+                Level::Fail => {
+                    fails.push(c);
+                    Outcome::Fail
+                }
+            };
+            console::line(
+                "preflight",
+                o,
+                &format!("check={} {}; fix: {}", c.name, c.diagnosis, c.fix),
+            );
+        }
+        if let Some(first) = fails.first() {
+            let names: Vec<&str> = fails.iter().map(|c| c.name).collect();
+            return Err(failed(
+                format!(
+                    "{} check(s) failed: {}; first: {}",
+                    fails.len(),
+                    names.join(","),
+                    first.diagnosis
+                ),
+                first.fix.clone(),
+            ));
+        }
+        Ok(Done {
+            detail: format!("checks={} warnings={warns}", checks.len()),
+            wait,
+            result: "ok",
+        })
+    }
+
+    fn node_name(&self, l: &Loaded) -> String {
+        l.seed.hostname.clone().unwrap_or_else(|| {
+            std::fs::read_to_string(self.cfg.path("/etc/hostname"))
+                .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
+                .map(|s| s.trim().to_ascii_lowercase())
+                .unwrap_or_default()
+        })
+    }
+
+    fn render(&mut self) -> Result<Done, Failed> {
+        let timeout = self.cfg.address_timeout;
+        let l = self.load_seed()?.clone();
+        let Some(k) = l.seed.kubernetes.as_ref() else {
+            return Ok(Done {
+                result: "skipped",
+                ..done("no kubernetes section")
+            });
+        };
+        let (addr, wait) = crate::network::wait_for(&seedio::want(k), timeout).map_err(|e| {
+            failed(
+                e.to_string(),
+                "fix kubernetes.advertise or the network-config, then reboot",
+            )
+        })?;
+        let version = preflight::command_output("kubeadm", &["version", "-o", "short"])
+            .ok_or_else(|| {
+                failed(
+                    "`kubeadm version -o short` failed",
+                    "check /usr/bin/kubeadm",
+                )
+            })?;
+        let (yaml, api) = seedio::render(k, &self.node_name(&l), Some(addr), &version)
+            .map_err(|e| failed(e, "fix the seed's kubernetes section and reboot"))?;
+        let p = crate::kubeadm::write_config(self.cfg, &yaml)
+            .map_err(|e| failed(e.to_string(), "check the STATE partition (/var)"))?;
+        Ok(Done {
+            detail: format!("api={api} advertise={addr} config={}", p.display()),
+            wait,
+            result: "ok",
+        })
+    }
+
+    fn kubeadm(&mut self) -> Result<Done, Failed> {
+        let l = self.load_seed()?.clone();
+        let Some(k) = l.seed.kubernetes.as_ref() else {
+            return Ok(Done {
+                result: "skipped",
+                ..done("no kubernetes section")
+            });
+        };
+        let cfg = self.cfg;
+        let config = self
+            .kubeadm_config
+            .clone()
+            .unwrap_or_else(|| cfg.state_dir().join("kubeadm.yaml"));
+        if crate::kubeadm::has_leftover_state(cfg) {
+            console::line(
+                "kubeadm",
+                Outcome::Warn,
+                "state from an interrupted run found; running kubeadm reset --force",
+            );
+            crate::kubeadm::reset();
+        }
+        let pki = seedio::pki_files(k);
+        if seedio::is_control_plane(k) && !pki.is_empty() {
+            crate::kubeadm::place_pki(cfg, &pki)
+                .map_err(|e| failed(e.to_string(), "check /etc/kubernetes/pki"))?;
+        }
+        let init = seedio::is_init(k);
+        let args = crate::kubeadm::args(init, &config, init && k.certificate_key.is_some());
+        self.state.to_kubeadm_ms =
+            Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        self.state.waits_before_kubeadm_ms = self.state.completed.iter().map(|r| r.wait_ms).sum();
+        let _ = self.store.save(&self.state);
+        let report = crate::kubeadm::run_with_retry(
+            "kubeadm",
+            &args,
+            cfg.kubeadm_retry,
+            |n| {
+                console::line(
+                    "kubeadm",
+                    Outcome::Retry,
+                    &format!(
+                        "attempt={} reason=\"{}\" next_in={}ms",
+                        n.attempt,
+                        n.reason,
+                        n.delay.as_millis()
+                    ),
+                )
+            },
+            || {
+                if crate::kubeadm::has_leftover_state(cfg) {
+                    crate::kubeadm::reset();
+                }
+            },
+        )
+        .map_err(|f| Failed {
+            what: f.what,
+            advice: f.advice,
+        })?;
+        Ok(Done {
+            detail: format!(
+                "{} attempts={}",
+                if init { "init" } else { "join" },
+                report.attempts
+            ),
+            wait: report.waited,
+            result: "ok",
+        })
+    }
+
+    fn cni(&mut self) -> Result<Done, Failed> {
+        let l = self.load_seed()?.clone();
+        let Some(k) = l.seed.kubernetes.as_ref().filter(|k| seedio::is_init(k)) else {
+            return Ok(Done {
+                result: "skipped",
+                ..done("not an init node")
+            });
+        };
+        let Some(manifest) = seedio::cni_manifest(k) else {
+            return Ok(Done {
+                result: "skipped",
+                ..done("cni: none")
+            });
+        };
+        let path = self.cfg.path(&manifest);
+        if !path.exists() {
+            return Err(failed(
+                format!("CNI manifest {manifest} not found"),
+                "bake the manifest into the image or set kubernetes.cni to an existing path (or none)",
+            ));
+        }
+        let args = crate::kubeadm::cni_args(self.cfg, &path);
+        let r = crate::kubeadm::run_with_retry("kubectl", &args, self.cfg.kubeadm_retry, |n| {
+            console::line("cni", Outcome::Retry, &format!("attempt={} reason=\"{}\"", n.attempt, n.reason))
+        }, || {})
+        .map_err(|f| Failed { what: f.what, advice: "check the API server with `kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes` and apply the CNI manifest by hand".into() })?;
+        Ok(Done {
+            detail: format!("applied {manifest}"),
+            wait: r.waited,
+            result: "ok",
+        })
+    }
+
+    fn runcmd(&mut self) -> Result<Done, Failed> {
+        let l = self.load_seed()?.clone();
+        let cmds = &l.seed.runcmd;
+        if cmds.is_empty() {
+            return Ok(done("none"));
+        }
+        let mut failed_n = 0;
+        for (i, c) in cmds.iter().enumerate() {
+            let status = match c {
+                kubebake_seed::Command::Shell(s) => {
+                    std::process::Command::new("sh").args(["-c", s]).status()
+                }
+                kubebake_seed::Command::Argv(a) => match a.split_first() {
+                    Some((p, rest)) => std::process::Command::new(p).args(rest).status(),
+                    None => continue,
+                },
+            };
+            let ok = status.as_ref().is_ok_and(std::process::ExitStatus::success);
+            if !ok {
+                failed_n += 1;
+                let why = match status {
+                    Ok(s) => s.to_string(),
+                    Err(e) => e.to_string(),
+                };
+                console::line(
+                    "runcmd",
+                    Outcome::Warn,
+                    &format!("command {} of {} failed: {why}", i + 1, cmds.len()),
+                );
+            }
+        }
+        Ok(Done {
+            detail: format!("commands={} failed={failed_n}", cmds.len()),
+            wait: Duration::ZERO,
+            result: if failed_n == 0 { "ok" } else { "warn" },
+        })
+    }
+
+    fn finish(&mut self) -> Result<Done, Failed> {
+        let own: u64 = self
+            .state
+            .completed
+            .iter()
+            .map(|r| r.duration_ms.saturating_sub(r.wait_ms))
+            .sum();
+        Ok(done(format!("own_work_ms={own}")))
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs (or resumes) first boot. Returns the process exit code.
+pub fn run(cfg: &Config) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    let started = Instant::now();
+    let store = Store::new(cfg.state_dir());
+    if store.is_finished() {
+        console::line(
+            "done",
+            Outcome::Ok,
+            "already finished on an earlier boot; nothing to do",
+        );
+        return Ok(0);
+    }
+    let mut state = store.load().context("loading state")?;
+    state.runs += 1;
+    if !state.is_done(Phase::Validate) {
+        state.completed.retain(|r| r.phase != Phase::Acquire);
+    }
+    state.last_error = None;
+    state.advice = None;
+    store.save(&state).context("saving state")?;
+    let mut run = Run {
+        cfg,
+        store,
+        state,
+        seed: None,
+        bus: None,
+        started,
+        kubeadm_config: None,
+    };
+    if run.state.is_done(Phase::Validate) {
+        // secrets must be known to the redactor before anything is printed
+        if let Err(f) = run.load_seed() {
+            console::line("validate", Outcome::Fail, &f.what);
+            return Ok(1);
+        }
+    }
+    for phase in Phase::ALL {
+        if run.state.is_done(phase) {
+            continue;
+        }
+        run.write_status(Some(phase), true);
+        let t = Instant::now();
+        let r = match phase {
+            Phase::Acquire => run.acquire(),
+            Phase::Validate => run.validate(),
+            Phase::Host => run.host(),
+            Phase::Preflight => run.preflight(),
+            Phase::Render => run.render(),
+            Phase::Kubeadm => run.kubeadm(),
+            Phase::Cni => run.cni(),
+            Phase::Runcmd => run.runcmd(),
+            Phase::Done => run.finish(),
+        };
+        let elapsed = t.elapsed();
+        match r {
+            Ok(d) => {
+                let detail = crate::redact::redact(&d.detail);
+                run.state.completed.push(PhaseRecord {
+                    phase,
+                    result: d.result.to_string(),
+                    duration_ms: ms(elapsed),
+                    wait_ms: ms(d.wait),
+                    detail: detail.clone(),
+                });
+                run.store.save(&run.state).context("saving state")?;
+                if phase == Phase::Done {
+                    run.store
+                        .mark_finished()
+                        .context("writing the done marker")?;
+                }
+                let outcome = if d.result == "warn" {
+                    Outcome::Warn
+                } else {
+                    Outcome::Ok
+                };
+                let shown = if d.result == "skipped" {
+                    format!("skipped: {detail}")
+                } else {
+                    detail
+                };
+                console::line(
+                    phase.name(),
+                    outcome,
+                    &format!("{shown} ({} ms)", ms(elapsed)),
+                );
+                run.write_status(None, phase != Phase::Done);
+                if cfg.crash_after.as_deref() == Some(phase.name()) {
+                    // test hook: simulate a power cut right after persisting
+                    std::process::exit(99);
+                }
+            }
+            Err(f) => {
+                run.state.failures.push(PhaseRecord {
+                    phase,
+                    result: "fail".into(),
+                    duration_ms: ms(elapsed),
+                    wait_ms: 0,
+                    detail: f.what.clone(),
+                });
+                run.state.last_error = Some(format!("{}: {}", phase.name(), f.what));
+                run.state.advice = Some(f.advice.clone());
+                run.store.save(&run.state).context("saving state")?;
+                console::line(
+                    phase.name(),
+                    Outcome::Fail,
+                    &format!("{}; advice: {}", f.what, f.advice),
+                );
+                run.write_status(None, false);
+                return Ok(1);
+            }
+        }
+    }
+    Ok(0)
+}

@@ -20,7 +20,9 @@ pub struct Backoff {
 impl Backoff {
     /// Delay after failed attempt number `attempt` (1-based).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.base.saturating_mul(factor).min(self.max)
     }
 }
@@ -62,7 +64,12 @@ impl Config {
             .or_else(|| std::env::var_os("KUBEBAKE_ROOT").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/"));
         let boot_dirs = std::env::var("KUBEBAKE_BOOT_DIRS")
-            .map(|v| v.split(':').filter(|s| !s.is_empty()).map(String::from).collect())
+            .map(|v| {
+                v.split(':')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_else(|_| {
                 ["/boot/firmware", "/boot/efi", "/efi", "/boot"]
                     .map(String::from)

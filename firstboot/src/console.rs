@@ -38,7 +38,10 @@ pub fn format_line(phase: &str, outcome: Outcome, detail: &str) -> String {
     if detail.is_empty() {
         format!("kubebake: phase={phase} result={}", outcome.as_str())
     } else {
-        format!("kubebake: phase={phase} result={} {detail}", outcome.as_str())
+        format!(
+            "kubebake: phase={phase} result={} {detail}",
+            outcome.as_str()
+        )
     }
 }
 
@@ -56,8 +59,18 @@ mod tests {
 
     #[test]
     fn single_line_and_redacted() {
-        let l = format_line("kubeadm", Outcome::Retry, "join abcdef.0123456789abcdef\nrefused");
-        assert_eq!(l, "kubebake: phase=kubeadm result=retry join <redacted> refused");
-        assert_eq!(format_line("done", Outcome::Ok, ""), "kubebake: phase=done result=ok");
+        let l = format_line(
+            "kubeadm",
+            Outcome::Retry,
+            "join abcdef.0123456789abcdef\nrefused",
+        );
+        assert_eq!(
+            l,
+            "kubebake: phase=kubeadm result=retry join <redacted> refused"
+        );
+        assert_eq!(
+            format_line("done", Outcome::Ok, ""),
+            "kubebake: phase=done result=ok"
+        );
     }
 }

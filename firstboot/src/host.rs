@@ -44,7 +44,13 @@ pub struct FileSpec {
 
 impl std::fmt::Debug for FileSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FileSpec({} {:o} {} bytes)", self.path, self.mode, self.content.len())
+        write!(
+            f,
+            "FileSpec({} {:o} {} bytes)",
+            self.path,
+            self.mode,
+            self.content.len()
+        )
     }
 }
 
@@ -65,7 +71,7 @@ pub struct HostPlan {
     pub ntp: Option<Vec<String>>,
     /// systemd-networkd files: (file name, contents).
     pub network_files: Vec<(String, String)>,
-    /// containerd hosts.toml per registry: (registry host, contents).
+    /// containerd `hosts.toml` files: (absolute path, contents).
     pub mirrors: Vec<(String, String)>,
 }
 
@@ -109,7 +115,8 @@ pub fn passwd_entry(cfg: &Config, name: &str) -> Option<(u32, u32, String)> {
     let t = std::fs::read_to_string(cfg.path("/etc/passwd")).ok()?;
     t.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 7 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?, f[5].to_string())))?
+        (f.len() >= 7 && f[0] == name)
+            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?, f[5].to_string())))?
     })
 }
 
@@ -138,10 +145,13 @@ pub fn useradd_args(u: &UserSpec) -> Vec<String> {
 }
 
 fn run(prog: &str, args: &[String]) -> Result<(), HostError> {
-    let out = Command::new(prog).args(args).output().map_err(|e| HostError::Command {
-        cmd: prog.to_string(),
-        why: e.to_string(),
-    })?;
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| HostError::Command {
+            cmd: prog.to_string(),
+            why: e.to_string(),
+        })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -179,10 +189,17 @@ fn add_keys(cfg: &Config, user: &str, keys: &[String]) -> Result<(), HostError> 
             content.push('\n');
         }
     }
-    std::fs::create_dir_all(&ssh).map_err(|source| HostError::Io { path: ssh.clone(), source })?;
+    std::fs::create_dir_all(&ssh).map_err(|source| HostError::Io {
+        path: ssh.clone(),
+        source,
+    })?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700))
-        .map_err(|source| HostError::Io { path: ssh.clone(), source })?;
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).map_err(|source| {
+        HostError::Io {
+            path: ssh.clone(),
+            source,
+        }
+    })?;
     write_atomic(&file, content.as_bytes(), 0o600)?;
     chown(&ssh, uid, gid)?;
     chown(&file, uid, gid)
@@ -195,7 +212,11 @@ pub fn apply_user(cfg: &Config, u: &UserSpec) -> Result<(), HostError> {
     }
     if !u.sudo.is_empty() {
         let body: String = u.sudo.iter().map(|r| format!("{} {r}\n", u.name)).collect();
-        write_atomic(&cfg.path(format!("/etc/sudoers.d/90-kubebake-{}", u.name)), body.as_bytes(), 0o440)?;
+        write_atomic(
+            &cfg.path(format!("/etc/sudoers.d/90-kubebake-{}", u.name)),
+            body.as_bytes(),
+            0o440,
+        )?;
     }
     add_keys(cfg, &u.name, &u.keys)
 }
@@ -211,7 +232,10 @@ pub fn write_file(cfg: &Config, f: &FileSpec) -> Result<(), HostError> {
         f.content.clone()
     };
     write_atomic(&p, &data, f.mode)?;
-    let (user, group) = f.owner.split_once(':').unwrap_or((f.owner.as_str(), f.owner.as_str()));
+    let (user, group) = f
+        .owner
+        .split_once(':')
+        .unwrap_or((f.owner.as_str(), f.owner.as_str()));
     if user != "root" || group != "root" {
         let uid = passwd_entry(cfg, user).map(|e| e.0);
         let gid = group_gid(cfg, group).or_else(|| passwd_entry(cfg, user).map(|e| e.1));
@@ -251,7 +275,11 @@ pub fn apply(cfg: &Config, bus: Option<&Bus>, plan: &HostPlan) -> Result<Vec<Str
     if let Some(h) = &plan.hostname {
         match bus {
             Some(b) => b.set_static_hostname(h)?,
-            None => write_atomic(&cfg.path("/etc/hostname"), format!("{h}\n").as_bytes(), 0o644)?,
+            None => write_atomic(
+                &cfg.path("/etc/hostname"),
+                format!("{h}\n").as_bytes(),
+                0o644,
+            )?,
         }
         notes.push(format!("hostname={h}"));
     }
@@ -283,23 +311,27 @@ pub fn apply(cfg: &Config, bus: Option<&Bus>, plan: &HostPlan) -> Result<Vec<Str
     }
     if let Some(servers) = &plan.ntp {
         let body = format!("[Time]\nNTP={}\n", servers.join(" "));
-        write_atomic(&cfg.path("/etc/systemd/timesyncd.conf.d/50-kubebake.conf"), body.as_bytes(), 0o644)?;
+        write_atomic(
+            &cfg.path("/etc/systemd/timesyncd.conf.d/50-kubebake.conf"),
+            body.as_bytes(),
+            0o644,
+        )?;
         restart(bus, "systemd-timesyncd.service", &mut notes)?;
     }
     if !plan.network_files.is_empty() {
         for (name, body) in &plan.network_files {
-            write_atomic(&cfg.path("/etc/systemd/network").join(name), body.as_bytes(), 0o644)?;
+            write_atomic(
+                &cfg.path("/etc/systemd/network").join(name),
+                body.as_bytes(),
+                0o644,
+            )?;
         }
         notes.push(format!("network-files={}", plan.network_files.len()));
         restart(bus, "systemd-networkd.service", &mut notes)?;
     }
     if !plan.mirrors.is_empty() {
-        for (host, body) in &plan.mirrors {
-            write_atomic(
-                &cfg.path("/etc/containerd/certs.d").join(host).join("hosts.toml"),
-                body.as_bytes(),
-                0o644,
-            )?;
+        for (path, body) in &plan.mirrors {
+            write_atomic(&cfg.path(path), body.as_bytes(), 0o644)?;
         }
         notes.push(format!("mirrors={}", plan.mirrors.len()));
         restart(bus, "containerd.service", &mut notes)?;
@@ -314,15 +346,23 @@ mod tests {
 
     fn cfg() -> (tempfile::TempDir, Config) {
         let d = tempfile::tempdir().expect("tmp");
-        let uid = std::fs::metadata(d.path()).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).expect("m");
-        let gid = std::fs::metadata(d.path()).map(|m| std::os::unix::fs::MetadataExt::gid(&m)).expect("m");
+        let uid = std::fs::metadata(d.path())
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .expect("m");
+        let gid = std::fs::metadata(d.path())
+            .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
+            .expect("m");
         std::fs::create_dir_all(d.path().join("etc")).expect("mk");
         std::fs::write(
             d.path().join("etc/passwd"),
             format!("root:x:0:0:root:/root:/bin/bash\nme:x:{uid}:{gid}::/home/me:/bin/sh\n"),
         )
         .expect("w");
-        std::fs::write(d.path().join("etc/group"), format!("root:x:0:\nme:x:{gid}:\n")).expect("w");
+        std::fs::write(
+            d.path().join("etc/group"),
+            format!("root:x:0:\nme:x:{gid}:\n"),
+        )
+        .expect("w");
         let c = Config::from_env(Some(d.path().to_path_buf()));
         (d, c)
     }
@@ -349,23 +389,40 @@ mod tests {
             timezone: None,
             ntp: None,
             network_files: vec![],
-            mirrors: vec![("docker.io".into(), "server = \"https://registry-1.docker.io\"\n".into())],
+            mirrors: vec![(
+                "/etc/containerd/certs.d/docker.io/hosts.toml".into(),
+                "server = \"https://registry-1.docker.io\"\n".into(),
+            )],
         };
         let notes = apply(&c, None, &plan).expect("apply");
         assert!(notes.iter().any(|n| n == "hostname=node-1"));
-        assert!(notes.iter().any(|n| n.contains("containerd.service not restarted")));
-        assert_eq!(std::fs::read_to_string(d.path().join("etc/hostname")).expect("r"), "node-1\n");
+        assert!(notes
+            .iter()
+            .any(|n| n.contains("containerd.service not restarted")));
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("etc/hostname")).expect("r"),
+            "node-1\n"
+        );
         let f = d.path().join("etc/kubeadm-double/mode");
         assert_eq!(std::fs::read(&f).expect("r"), b"jws\n");
-        assert_eq!(std::fs::metadata(&f).expect("m").permissions().mode() & 0o777, 0o600);
-        let keys = std::fs::read_to_string(d.path().join("home/me/.ssh/authorized_keys")).expect("keys");
+        assert_eq!(
+            std::fs::metadata(&f).expect("m").permissions().mode() & 0o777,
+            0o600
+        );
+        let keys =
+            std::fs::read_to_string(d.path().join("home/me/.ssh/authorized_keys")).expect("keys");
         assert_eq!(keys, "ssh-ed25519 AAAA me@x\nssh-ed25519 BBBB ops@x\n");
-        let sudo = std::fs::read_to_string(d.path().join("etc/sudoers.d/90-kubebake-me")).expect("sudo");
+        let sudo =
+            std::fs::read_to_string(d.path().join("etc/sudoers.d/90-kubebake-me")).expect("sudo");
         assert_eq!(sudo, "me ALL=(ALL) NOPASSWD:ALL\n");
-        assert!(d.path().join("etc/containerd/certs.d/docker.io/hosts.toml").exists());
+        assert!(d
+            .path()
+            .join("etc/containerd/certs.d/docker.io/hosts.toml")
+            .exists());
         // idempotent: a second run does not duplicate keys
         apply(&c, None, &plan).expect("again");
-        let keys2 = std::fs::read_to_string(d.path().join("home/me/.ssh/authorized_keys")).expect("keys");
+        let keys2 =
+            std::fs::read_to_string(d.path().join("home/me/.ssh/authorized_keys")).expect("keys");
         assert_eq!(keys, keys2);
     }
 
@@ -382,7 +439,10 @@ mod tests {
         write_file(&c, &f).expect("w");
         f.append = true;
         write_file(&c, &f).expect("append");
-        assert_eq!(std::fs::read(d.path().join("etc/motd")).expect("r"), b"a\na\n");
+        assert_eq!(
+            std::fs::read(d.path().join("etc/motd")).expect("r"),
+            b"a\na\n"
+        );
         f.owner = "nobody:nogroup".into();
         assert!(write_file(&c, &f).is_err());
     }
@@ -397,7 +457,14 @@ mod tests {
         };
         assert_eq!(
             useradd_args(&u),
-            ["--create-home", "--shell", "/bin/bash", "--groups", "sudo,adm", "ops"]
+            [
+                "--create-home",
+                "--shell",
+                "/bin/bash",
+                "--groups",
+                "sudo,adm",
+                "ops"
+            ]
         );
     }
 }

@@ -155,7 +155,8 @@ mod tests {
 
     #[test]
     fn parses_length_and_chunked() {
-        let r = parse_response("u", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef").expect("ok");
+        let r =
+            parse_response("u", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef").expect("ok");
         assert_eq!((r.status, r.body.as_slice()), (200, &b"abc"[..]));
         let r = parse_response(
             "u",

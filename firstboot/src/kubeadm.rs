@@ -71,8 +71,14 @@ pub fn classify(output: &str) -> Class {
     {
         return perm("version skew refused", ADVICE_SKEW);
     }
-    if lower.contains("kubeadm-certs") || lower.contains("error downloading certs") || lower.contains("error decoding certificate key") {
-        return perm("cannot download the control-plane certificates", ADVICE_CERT_KEY);
+    if lower.contains("kubeadm-certs")
+        || lower.contains("error downloading certs")
+        || lower.contains("error decoding certificate key")
+    {
+        return perm(
+            "cannot download the control-plane certificates",
+            ADVICE_CERT_KEY,
+        );
     }
     if lower.contains("already exists") {
         return perm("kubeadm state already present", ADVICE_RESET);
@@ -88,7 +94,11 @@ pub fn classify(output: &str) -> Class {
 
 /// The last `n` non-empty lines of `text`, redacted, joined by ` | `.
 pub fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let start = lines.len().saturating_sub(n);
     redact(&lines[start..].join(" | "))
 }
@@ -124,10 +134,13 @@ pub struct AttemptNote {
 }
 
 fn run_once(prog: &str, args: &[String]) -> Result<(bool, String), Failure> {
-    let out = Command::new(prog).args(args).output().map_err(|e| Failure {
-        what: format!("cannot run {prog}: {e}"),
-        advice: format!("check that {prog} is installed and executable"),
-    })?;
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| Failure {
+            what: format!("cannot run {prog}: {e}"),
+            advice: format!("check that {prog} is installed and executable"),
+        })?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     for l in text.lines() {
@@ -150,7 +163,10 @@ pub fn run_with_retry(
     for attempt in 1..=attempts {
         let (ok, text) = run_once(prog, args)?;
         if ok {
-            return Ok(RunReport { attempts: attempt, waited });
+            return Ok(RunReport {
+                attempts: attempt,
+                waited,
+            });
         }
         match classify(&text) {
             Class::Permanent { what, advice } => {
@@ -229,16 +245,23 @@ pub fn place_pki(cfg: &Config, files: &[PkiFile]) -> Result<(), crate::state::St
 
 /// Whether a previous, interrupted kubeadm run left state behind.
 pub fn has_leftover_state(cfg: &Config) -> bool {
-    ["/etc/kubernetes/kubelet.conf", "/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/admin.conf"]
-        .iter()
-        .any(|p| cfg.path(p).exists())
+    [
+        "/etc/kubernetes/kubelet.conf",
+        "/etc/kubernetes/manifests/kube-apiserver.yaml",
+        "/etc/kubernetes/admin.conf",
+    ]
+    .iter()
+    .any(|p| cfg.path(p).exists())
 }
 
 /// `kubeadm reset --force` (used before retrying an interrupted run).
 pub fn reset() {
     match Command::new("kubeadm").args(["reset", "--force"]).output() {
         Ok(o) if o.status.success() => tracing::info!("kubeadm reset done"),
-        Ok(o) => tracing::warn!("kubeadm reset: {}", tail(&String::from_utf8_lossy(&o.stderr), 2)),
+        Ok(o) => tracing::warn!(
+            "kubeadm reset: {}",
+            tail(&String::from_utf8_lossy(&o.stderr), 2)
+        ),
         Err(e) => tracing::warn!("kubeadm reset: {e}"),
     }
 }
@@ -267,16 +290,26 @@ mod tests {
             c => panic!("{c:?}"),
         }
         let refused = "error execution phase preflight: couldn't validate the identity of the API Server: Get \"https://192.168.6.11:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": dial tcp 192.168.6.11:6443: connect: connection refused";
-        assert_eq!(classify(refused), Class::Transient("connection refused".into()));
+        assert_eq!(
+            classify(refused),
+            Class::Transient("connection refused".into())
+        );
         let timeout = "dial tcp 10.0.0.1:6443: i/o timeout";
         assert_eq!(classify(timeout), Class::Transient("i/o timeout".into()));
-        assert_eq!(classify("connect: no route to host"), Class::Transient("no route to host".into()));
+        assert_eq!(
+            classify("connect: no route to host"),
+            Class::Transient("no route to host".into())
+        );
         let hash = "error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"sha256:0011\" are pinned";
-        assert!(matches!(classify(hash), Class::Permanent { advice, .. } if advice == ADVICE_CA_HASH));
+        assert!(
+            matches!(classify(hash), Class::Permanent { advice, .. } if advice == ADVICE_CA_HASH)
+        );
         let skew = "error execution phase preflight: this version of kubeadm only supports deploying clusters with the control plane version >= 1.34.0. Current version: v1.32.0";
         assert!(matches!(classify(skew), Class::Permanent { advice, .. } if advice == ADVICE_SKEW));
         let certs = "error execution phase control-plane-prepare/download-certs: error downloading certs: error downloading the secret: secrets \"kubeadm-certs\" not found";
-        assert!(matches!(classify(certs), Class::Permanent { advice, .. } if advice == ADVICE_CERT_KEY));
+        assert!(
+            matches!(classify(certs), Class::Permanent { advice, .. } if advice == ADVICE_CERT_KEY)
+        );
         assert!(matches!(classify("something odd"), Class::Permanent { .. }));
     }
 
@@ -295,7 +328,10 @@ mod tests {
                 assert_eq!(a[1], "--config");
             }
         }
-        assert_eq!(args(true, Path::new("/c"), true).last().map(String::as_str), Some("--upload-certs"));
+        assert_eq!(
+            args(true, Path::new("/c"), true).last().map(String::as_str),
+            Some("--upload-certs")
+        );
         assert_eq!(args(false, Path::new("/c"), true)[0], "join");
     }
 }

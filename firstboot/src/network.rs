@@ -92,7 +92,9 @@ pub fn list() -> Result<Vec<Iface>, NetError> {
         .output()
         .map_err(|e| NetError::Command(e.to_string()))?;
     if !out.status.success() {
-        return Err(NetError::Command(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(NetError::Command(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     parse_ip_json(&String::from_utf8_lossy(&out.stdout))
 }
@@ -126,7 +128,15 @@ fn describe(ifaces: &[Iface]) -> String {
         .iter()
         .map(|i| {
             let a: Vec<String> = i.addrs.iter().map(|(ip, p)| format!("{ip}/{p}")).collect();
-            format!("{}={}", i.name, if a.is_empty() { "-".into() } else { a.join(",") })
+            format!(
+                "{}={}",
+                i.name,
+                if a.is_empty() {
+                    "-".into()
+                } else {
+                    a.join(",")
+                }
+            )
         })
         .collect();
     v.join(" ")
@@ -216,7 +226,10 @@ mod tests {
             "10.0.2.15".parse::<IpAddr>().expect("ip")
         );
         let v6: IpAddr = "fd00::".parse().expect("ip");
-        assert_eq!(choose(&Want::Cidr(v6, 64), &l).expect("v6"), "fd00::5".parse::<IpAddr>().expect("ip"));
+        assert_eq!(
+            choose(&Want::Cidr(v6, 64), &l).expect("v6"),
+            "fd00::5".parse::<IpAddr>().expect("ip")
+        );
     }
 
     #[test]
@@ -224,7 +237,10 @@ mod tests {
         let l = parse_ip_json(TWO_NICS).expect("parse");
         let e = choose(&Want::Interface("eth9".into()), &l).expect_err("none");
         let m = e.to_string();
-        assert!(m.contains("eth9") && m.contains("eth1=") && m.contains("192.168.6.21/24"), "{m}");
+        assert!(
+            m.contains("eth9") && m.contains("eth1=") && m.contains("192.168.6.21/24"),
+            "{m}"
+        );
         let net: IpAddr = "172.16.0.0".parse().expect("ip");
         assert!(choose(&Want::Cidr(net, 12), &l).is_err());
     }

@@ -42,7 +42,12 @@ fn ok(name: &'static str, diagnosis: impl Into<String>) -> Check {
     }
 }
 
-fn bad(name: &'static str, level: Level, diagnosis: impl Into<String>, fix: impl Into<String>) -> Check {
+fn bad(
+    name: &'static str,
+    level: Level,
+    diagnosis: impl Into<String>,
+    fix: impl Into<String>,
+) -> Check {
     Check {
         name,
         level,
@@ -60,7 +65,11 @@ pub fn swap(cfg: &Config) -> Check {
     let Some(s) = read(cfg, "/proc/swaps") else {
         return ok("swap", "no /proc/swaps (kernel without swap)");
     };
-    let devs: Vec<&str> = s.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    let devs: Vec<&str> = s
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     if devs.is_empty() {
         ok("swap", "off")
     } else {
@@ -75,7 +84,8 @@ pub fn swap(cfg: &Config) -> Check {
 
 fn module_loaded(cfg: &Config, m: &str) -> bool {
     cfg.path(format!("/sys/module/{m}")).exists()
-        || read(cfg, "/proc/modules").is_some_and(|t| t.lines().any(|l| l.split_whitespace().next() == Some(m)))
+        || read(cfg, "/proc/modules")
+            .is_some_and(|t| t.lines().any(|l| l.split_whitespace().next() == Some(m)))
 }
 
 /// `br_netfilter` and `overlay` loaded.
@@ -108,11 +118,19 @@ pub fn sysctls(cfg: &Config) -> Check {
     ];
     let wrong: Vec<String> = keys
         .iter()
-        .filter(|k| read(cfg, &format!("/proc/sys/{k}")).map(|v| v.trim().to_string()).as_deref() != Some("1"))
+        .filter(|k| {
+            read(cfg, &format!("/proc/sys/{k}"))
+                .map(|v| v.trim().to_string())
+                .as_deref()
+                != Some("1")
+        })
         .map(|k| k.replace('/', "."))
         .collect();
     if wrong.is_empty() {
-        ok("sysctls", "bridge-nf-call-iptables/ip6tables and ip_forward are 1")
+        ok(
+            "sysctls",
+            "bridge-nf-call-iptables/ip6tables and ip_forward are 1",
+        )
     } else {
         bad(
             "sysctls",
@@ -128,9 +146,12 @@ pub fn sysctls(cfg: &Config) -> Check {
 
 /// Whether this is a Raspberry Pi (device-tree model).
 pub fn is_raspberry_pi(cfg: &Config) -> bool {
-    ["/proc/device-tree/model", "/sys/firmware/devicetree/base/model"]
-        .iter()
-        .any(|p| read(cfg, p).is_some_and(|m| m.contains("Raspberry Pi")))
+    [
+        "/proc/device-tree/model",
+        "/sys/firmware/devicetree/base/model",
+    ]
+    .iter()
+    .any(|p| read(cfg, p).is_some_and(|m| m.contains("Raspberry Pi")))
 }
 
 /// cgroup v2 with the memory controller.
@@ -143,7 +164,9 @@ pub fn cgroup(cfg: &Config) -> Check {
             "cgroup v2 is not mounted on /sys/fs/cgroup (v1 or hybrid hierarchy)",
             "boot with systemd.unified_cgroup_hierarchy=1 on the kernel command line",
         ),
-        Some(c) if c.split_whitespace().any(|x| x == "memory") => ok("cgroup-v2", c.trim().to_string()),
+        Some(c) if c.split_whitespace().any(|x| x == "memory") => {
+            ok("cgroup-v2", c.trim().to_string())
+        }
         Some(_) => bad(
             "cgroup-memory",
             Level::Fail,
@@ -176,7 +199,10 @@ pub fn cgroup_driver(cfg: &Config) -> Check {
         .map(|v| v.trim().to_string())
         .next_back();
     match setting.as_deref() {
-        Some("true") => ok("cgroup-driver", "containerd SystemdCgroup = true, kubelet cgroupDriver: systemd"),
+        Some("true") => ok(
+            "cgroup-driver",
+            "containerd SystemdCgroup = true, kubelet cgroupDriver: systemd",
+        ),
         other => bad(
             "cgroup-driver",
             Level::Fail,
@@ -248,7 +274,10 @@ pub fn uniqueness(cfg: &Config, macs: &[String]) -> Check {
         }
     }
     if issues.is_empty() {
-        ok("unique-ids", "product_uuid and MACs look unique (peers not checked)")
+        ok(
+            "unique-ids",
+            "product_uuid and MACs look unique (peers not checked)",
+        )
     } else {
         bad(
             "unique-ids",
@@ -277,7 +306,10 @@ pub fn ymd(secs: u64) -> (i64, String) {
 
 /// Clock sanity: NTP-synchronised, and not before 2020.
 pub fn clock(now: SystemTime, ntp_synced: Option<bool>, waited: Duration) -> Check {
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (year, date) = ymd(secs);
     if year < 2020 {
         return bad(
@@ -292,7 +324,10 @@ pub fn clock(now: SystemTime, ntp_synced: Option<bool>, waited: Duration) -> Che
         Some(false) => bad(
             "clock",
             Level::Warn,
-            format!("clock at {date} is not NTP-synchronised after {} s", waited.as_secs()),
+            format!(
+                "clock at {date} is not NTP-synchronised after {} s",
+                waited.as_secs()
+            ),
             "check systemd-timesyncd (`timedatectl timesync-status`) and the seed's ntp servers",
         ),
         None => bad(
@@ -403,12 +438,19 @@ mod tests {
         ]);
         assert_eq!(modules(&c).level, Level::Ok);
         assert_eq!(sysctls(&c).level, Level::Ok);
-        let (_d, c) = tree(&[("/proc/modules", ""), ("/proc/sys/net/ipv4/ip_forward", "0\n")]);
+        let (_d, c) = tree(&[
+            ("/proc/modules", ""),
+            ("/proc/sys/net/ipv4/ip_forward", "0\n"),
+        ]);
         let m = modules(&c);
         assert_eq!(m.level, Level::Fail);
         assert!(m.fix.contains("modprobe br_netfilter overlay"), "{}", m.fix);
         let s = sysctls(&c);
-        assert!(s.diagnosis.contains("net.ipv4.ip_forward"), "{}", s.diagnosis);
+        assert!(
+            s.diagnosis.contains("net.ipv4.ip_forward"),
+            "{}",
+            s.diagnosis
+        );
         assert!(s.diagnosis.contains("net.bridge.bridge-nf-call-iptables"));
     }
 
@@ -416,15 +458,25 @@ mod tests {
     fn cgroup_memory_pi_advice() {
         let (_d, c) = tree(&[
             ("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io pids\n"),
-            ("/proc/device-tree/model", "Raspberry Pi 4 Model B Rev 1.5\0"),
+            (
+                "/proc/device-tree/model",
+                "Raspberry Pi 4 Model B Rev 1.5\0",
+            ),
         ]);
         let k = cgroup(&c);
         assert_eq!((k.name, k.level), ("cgroup-memory", Level::Fail));
-        assert!(k.fix.contains("cgroup_enable=memory cgroup_memory=1") && k.fix.contains("cmdline.txt"));
-        let (_d, c) = tree(&[("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory pids\n")]);
+        assert!(
+            k.fix.contains("cgroup_enable=memory cgroup_memory=1") && k.fix.contains("cmdline.txt")
+        );
+        let (_d, c) = tree(&[(
+            "/sys/fs/cgroup/cgroup.controllers",
+            "cpuset cpu io memory pids\n",
+        )]);
         assert_eq!(cgroup(&c).level, Level::Ok);
         let (_d, c) = tree(&[]);
-        assert!(cgroup(&c).fix.contains("systemd.unified_cgroup_hierarchy=1"));
+        assert!(cgroup(&c)
+            .fix
+            .contains("systemd.unified_cgroup_hierarchy=1"));
     }
 
     #[test]
@@ -466,19 +518,39 @@ mod tests {
 
     #[test]
     fn uniqueness_warns() {
-        let (_d, c) = tree(&[("/sys/class/dmi/id/product_uuid", "00000000-0000-0000-0000-000000000000\n")]);
-        let k = uniqueness(&c, &["52:54:00:00:00:01".into(), "52:54:00:00:00:01".into()]);
+        let (_d, c) = tree(&[(
+            "/sys/class/dmi/id/product_uuid",
+            "00000000-0000-0000-0000-000000000000\n",
+        )]);
+        let k = uniqueness(
+            &c,
+            &["52:54:00:00:00:01".into(), "52:54:00:00:00:01".into()],
+        );
         assert_eq!(k.level, Level::Warn);
         assert!(k.diagnosis.contains("placeholder") && k.diagnosis.contains("twice"));
-        let (_d, c) = tree(&[("/sys/class/dmi/id/product_uuid", "4c4c4544-0042-3510-8052-b3c04f4d3732\n")]);
-        assert_eq!(uniqueness(&c, &["52:54:00:00:00:01".into()]).level, Level::Ok);
+        let (_d, c) = tree(&[(
+            "/sys/class/dmi/id/product_uuid",
+            "4c4c4544-0042-3510-8052-b3c04f4d3732\n",
+        )]);
+        assert_eq!(
+            uniqueness(&c, &["52:54:00:00:00:01".into()]).level,
+            Level::Ok
+        );
     }
 
     #[test]
     fn clock_1970_and_synced() {
-        let k = clock(UNIX_EPOCH + Duration::from_secs(3600), Some(false), Duration::from_secs(120));
+        let k = clock(
+            UNIX_EPOCH + Duration::from_secs(3600),
+            Some(false),
+            Duration::from_secs(120),
+        );
         assert_eq!(k.level, Level::Fail);
-        assert!(k.diagnosis.starts_with("clock at 1970-01-01; no RTC?"), "{}", k.diagnosis);
+        assert!(
+            k.diagnosis.starts_with("clock at 1970-01-01; no RTC?"),
+            "{}",
+            k.diagnosis
+        );
         assert!(k.fix.contains("systemd-timesyncd/NTP"));
         // 2026-11-23 = 1795392000
         let t = UNIX_EPOCH + Duration::from_secs(1_795_392_000);
@@ -490,14 +562,28 @@ mod tests {
 
     #[test]
     fn version_rules() {
-        assert_eq!(parse_version("Kubernetes v1.35.1").as_deref(), Some("1.35.1"));
+        assert_eq!(
+            parse_version("Kubernetes v1.35.1").as_deref(),
+            Some("1.35.1")
+        );
         assert_eq!(parse_version("v1.31.0-rc.1").as_deref(), Some("1.31.0"));
-        assert_eq!(versions(Some("v1.35.1"), Some("Kubernetes v1.35.1"), Some("1.35.1")).level, Level::Ok);
+        assert_eq!(
+            versions(Some("v1.35.1"), Some("Kubernetes v1.35.1"), Some("1.35.1")).level,
+            Level::Ok
+        );
         let k = versions(Some("v1.35.1"), Some("Kubernetes v1.34.2"), None);
         assert_eq!(k.level, Level::Fail);
         assert!(k.diagnosis.contains("1.35.1") && k.diagnosis.contains("1.34.2"));
         let k = versions(Some("v1.35.1"), Some("Kubernetes v1.35.1"), Some("v1.34.0"));
-        assert!(k.diagnosis.contains("seed asks for kubernetes_version 1.34.0"), "{}", k.diagnosis);
-        assert_eq!(versions(None, Some("Kubernetes v1.35.1"), None).level, Level::Fail);
+        assert!(
+            k.diagnosis
+                .contains("seed asks for kubernetes_version 1.34.0"),
+            "{}",
+            k.diagnosis
+        );
+        assert_eq!(
+            versions(None, Some("Kubernetes v1.35.1"), None).level,
+            Level::Fail
+        );
     }
 }

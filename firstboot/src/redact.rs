@@ -78,7 +78,9 @@ fn mask_pem_keys(text: &str) -> String {
                 match rest[pos..].find("-----END") {
                     Some(e) => {
                         let after = pos + e + "-----END".len();
-                        let tail = rest[after..].find("-----").map_or(rest.len(), |t| after + t + 5);
+                        let tail = rest[after..]
+                            .find("-----")
+                            .map_or(rest.len(), |t| after + t + 5);
                         rest = &rest[tail..];
                     }
                     None => rest = "",
@@ -122,14 +124,22 @@ mod tests {
 
     #[test]
     fn leaves_non_tokens() {
-        for t in ["v1.35.1", "kube-apiserver.kube-system", "ABCDEF.0123456789ABCDEF", "abc.def"] {
+        for t in [
+            "v1.35.1",
+            "kube-apiserver.kube-system",
+            "ABCDEF.0123456789ABCDEF",
+            "abc.def",
+        ] {
             assert_eq!(mask_token_pattern(t), t);
         }
     }
 
     #[test]
     fn token_at_end_of_text() {
-        assert_eq!(mask_token_pattern("x=zzzzzz.yyyyyyyyyyyyyyyy"), "x=<redacted>");
+        assert_eq!(
+            mask_token_pattern("x=zzzzzz.yyyyyyyyyyyyyyyy"),
+            "x=<redacted>"
+        );
     }
 
     #[test]

@@ -1,1 +1,204 @@
-//! wip
+//! Adapter between the agent and the `kubebake-seed` crate: loads the stored
+//! seed (with the per-node override for a local MAC), registers its secrets
+//! for redaction, and turns it into the agent's plans (host settings,
+//! advertise choice, PKI files, kubeadm config).
+
+use crate::datasource::SeedFiles;
+use crate::host::{FileSpec, HostPlan, UserSpec};
+use crate::kubeadm::PkiFile;
+use crate::network::Want;
+use kubebake_seed::{Advertise, Kubernetes, Seed};
+
+/// A parsed, validated seed.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The seed.
+    pub seed: Seed,
+    /// Non-fatal remarks (unsupported cloud-init keys, …).
+    pub warnings: Vec<String>,
+    /// networkd files from `network-config`, when given.
+    pub network_files: Vec<(String, String)>,
+    /// The override merged in, if any (`nodes/<mac>.yaml`).
+    pub node_override: Option<String>,
+}
+
+/// Registers every secret of the seed for redaction.
+pub fn register_secrets(k: &Kubernetes) {
+    use crate::redact::register_secret;
+    if let Some(t) = &k.token {
+        register_secret(t.expose());
+    }
+    if let Some(c) = &k.certificate_key {
+        register_secret(c.expose());
+    }
+    if let Some(p) = &k.pki {
+        for f in p.files() {
+            if f.secret {
+                register_secret(f.contents);
+            }
+        }
+    }
+}
+
+/// Parses the seed files; `macs` select a `nodes/<mac>.yaml` override.
+/// The error lists every problem, one per line, redacted.
+pub fn load(files: &SeedFiles, macs: &[String]) -> Result<Loaded, String> {
+    let redacted = |e: &dyn std::fmt::Display| crate::redact::redact(&e.to_string());
+    let text = String::from_utf8_lossy(&files.user_data).into_owned();
+    let mut doc = text.clone();
+    let mut node_override = None;
+    for mac in macs {
+        let Some(want) = kubebake_seed::node_override_name(mac) else {
+            continue;
+        };
+        if let Some((name, body)) = files
+            .node_overrides
+            .iter()
+            .find(|(n, _)| format!("nodes/{n}") == want)
+        {
+            doc = kubebake_seed::merge_override(
+                &text,
+                "user-data",
+                &String::from_utf8_lossy(body),
+                &want,
+            )
+            .map_err(|e| redacted(&e))?;
+            node_override = Some(format!("nodes/{name}"));
+            break;
+        }
+    }
+    let parsed = kubebake_seed::parse(&doc, "user-data").map_err(|e| redacted(&e))?;
+    if let Some(k) = &parsed.seed.kubernetes {
+        register_secrets(k);
+    }
+    let network_files = match &files.network_config {
+        Some(n) => {
+            let nc = kubebake_seed::network::parse(&String::from_utf8_lossy(n), "network-config")
+                .map_err(|e| redacted(&e))?;
+            kubebake_seed::network::render_networkd(&nc)
+        }
+        None => Vec::new(),
+    };
+    Ok(Loaded {
+        seed: parsed.seed,
+        warnings: parsed.warnings,
+        network_files,
+        node_override,
+    })
+}
+
+/// The host-phase plan.
+pub fn host_plan(l: &Loaded) -> HostPlan {
+    let s = &l.seed;
+    HostPlan {
+        hostname: s.hostname.clone(),
+        users: s
+            .users
+            .iter()
+            .map(|u| UserSpec {
+                name: u.name.clone(),
+                groups: u.groups.clone(),
+                sudo: u.sudo.clone(),
+                keys: u.ssh_authorized_keys.clone(),
+                shell: u.shell.clone(),
+            })
+            .collect(),
+        default_keys: s.ssh_authorized_keys.clone(),
+        files: s
+            .write_files
+            .iter()
+            .map(|f| FileSpec {
+                path: f.path.clone(),
+                content: f.content.clone(),
+                mode: f.permissions,
+                owner: f.owner.clone(),
+                append: f.append,
+            })
+            .collect(),
+        timezone: s.timezone.clone(),
+        ntp: s
+            .ntp
+            .as_ref()
+            .filter(|n| n.enabled)
+            .map(|n| n.servers.iter().chain(n.pools.iter()).cloned().collect()),
+        network_files: l.network_files.clone(),
+        mirrors: s
+            .kubernetes
+            .as_ref()
+            .map(|k| kubebake_seed::containerd::hosts_toml(&k.registry_mirrors))
+            .unwrap_or_default(),
+    }
+}
+
+/// What address to advertise.
+pub fn want(k: &Kubernetes) -> Want {
+    match &k.advertise {
+        Some(Advertise::Interface(i)) => Want::Interface(i.clone()),
+        Some(Advertise::Cidr(c)) => Want::Cidr(c.addr, c.prefix),
+        None => Want::Default,
+    }
+}
+
+/// PKI files to place before init / control-plane join.
+pub fn pki_files(k: &Kubernetes) -> Vec<PkiFile> {
+    k.pki
+        .as_ref()
+        .map(|p| {
+            p.files()
+                .into_iter()
+                .map(|f| PkiFile {
+                    path: f.path.to_string(),
+                    contents: f.contents.to_string(),
+                    secret: f.secret,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The seed's Kubernetes version, as text.
+pub fn seed_version(k: &Kubernetes) -> Option<String> {
+    k.kubernetes_version
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.patch))
+}
+
+/// Renders the kubeadm config.
+pub fn render(
+    k: &Kubernetes,
+    node_name: &str,
+    advertise: Option<std::net::IpAddr>,
+    kubeadm_version: &str,
+) -> Result<(String, &'static str), String> {
+    let v: kubebake_seed::Version = kubeadm_version
+        .trim()
+        .parse()
+        .map_err(|e: kubebake_seed::VersionError| e.to_string())?;
+    let api = kubebake_seed::kubeadm::api_version_for(v).map_err(|e| e.to_string())?;
+    let mut facts = kubebake_seed::kubeadm::NodeFacts::new(node_name, v);
+    facts.advertise_address = advertise;
+    let yaml = kubebake_seed::kubeadm::render(k, &facts)
+        .map_err(|e| crate::redact::redact(&e.to_string()))?;
+    Ok((yaml, api.as_str()))
+}
+
+/// Whether the role runs `kubeadm init`.
+pub fn is_init(k: &Kubernetes) -> bool {
+    k.role == kubebake_seed::Role::Init
+}
+
+/// Whether the role runs a control plane (ports 6443 and PKI).
+pub fn is_control_plane(k: &Kubernetes) -> bool {
+    k.role != kubebake_seed::Role::Worker
+}
+
+/// The CNI manifest to apply after init, if any.
+pub fn cni_manifest(k: &Kubernetes) -> Option<String> {
+    match &k.cni {
+        kubebake_seed::Cni::Flannel => Some(FLANNEL_MANIFEST.to_string()),
+        kubebake_seed::Cni::None => None,
+        kubebake_seed::Cni::Path(p) => Some(p.clone()),
+    }
+}
+
+/// Where the builder bakes the flannel manifest.
+pub const FLANNEL_MANIFEST: &str = "/usr/lib/kubebake/cni/flannel.yaml";

@@ -106,6 +106,12 @@ pub struct State {
     /// Records of failed or retried attempts (redacted).
     #[serde(default)]
     pub failures: Vec<PhaseRecord>,
+    /// Milliseconds from agent start to the kubeadm invocation (last run).
+    #[serde(default)]
+    pub to_kubeadm_ms: Option<u64>,
+    /// Waits (network, time sync, containerd) inside that span.
+    #[serde(default)]
+    pub waits_before_kubeadm_ms: u64,
 }
 
 impl State {
@@ -168,7 +174,9 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateErro
         f.sync_all().map_err(io(&tmp))?;
     }
     fs::rename(&tmp, path).map_err(io(path))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
     Ok(())
 }
 
@@ -208,7 +216,9 @@ impl Store {
     pub fn load(&self) -> Result<State, StateError> {
         let p = self.state_path();
         match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|source| StateError::Corrupt { path: p, source }),
+            Ok(b) => {
+                serde_json::from_slice(&b).map_err(|source| StateError::Corrupt { path: p, source })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
             Err(e) => Err(StateError::Io { path: p, source: e }),
         }
@@ -267,11 +277,20 @@ mod tests {
         });
         s.save(&st).expect("save");
         assert_eq!(s.load().expect("load"), st);
-        let mode = fs::metadata(s.state_path()).expect("meta").permissions().mode() & 0o777;
+        let mode = fs::metadata(s.state_path())
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         assert!(!s.dir().join(".state.json.tmp").exists());
-        let p = s.save_seed_file("user-data", b"#cloud-config\n").expect("seed");
-        assert_eq!(fs::metadata(p).expect("m").permissions().mode() & 0o777, 0o600);
+        let p = s
+            .save_seed_file("user-data", b"#cloud-config\n")
+            .expect("seed");
+        assert_eq!(
+            fs::metadata(p).expect("m").permissions().mode() & 0o777,
+            0o600
+        );
         assert!(!s.is_finished());
         s.mark_finished().expect("done");
         assert!(s.is_finished());

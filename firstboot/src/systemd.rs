@@ -80,13 +80,13 @@ pub struct BusError {
     pub call: String,
     /// Cause.
     #[source]
-    pub source: zbus::Error,
+    pub source: Box<zbus::Error>,
 }
 
 fn ctx<T>(call: impl Into<String>, r: zbus::Result<T>) -> Result<T, BusError> {
     r.map_err(|source| BusError {
         call: call.into(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -105,7 +105,10 @@ impl Bus {
 
     /// Connects to a bus by address (tests).
     pub fn at(address: &str) -> Result<Self, BusError> {
-        let b = ctx("bus address", zbus::blocking::connection::Builder::address(address))?;
+        let b = ctx(
+            "bus address",
+            zbus::blocking::connection::Builder::address(address),
+        )?;
         Ok(Bus {
             conn: ctx(format!("connect {address}"), b.build())?,
         })
@@ -114,7 +117,10 @@ impl Bus {
     /// Sets the static hostname through hostname1.
     pub fn set_static_hostname(&self, name: &str) -> Result<(), BusError> {
         let p = ctx("hostname1", HostnameProxy::new(&self.conn))?;
-        ctx("hostname1.SetStaticHostname", p.set_static_hostname(name, false))
+        ctx(
+            "hostname1.SetStaticHostname",
+            p.set_static_hostname(name, false),
+        )
     }
 
     /// Reads the static hostname through hostname1.
@@ -133,7 +139,10 @@ impl Bus {
     pub fn ntp_synchronized(&self) -> Result<bool, BusError> {
         let p = ctx("timedate1", TimedateProxy::new(&self.conn))?;
         // the property changes without a signal we subscribe to: no caching
-        ctx("timedate1.NTPSynchronized", p.inner().get_property::<bool>("NTPSynchronized"))
+        ctx(
+            "timedate1.NTPSynchronized",
+            p.inner().get_property::<bool>("NTPSynchronized"),
+        )
     }
 
     /// Polls `NTPSynchronized` until true or `timeout`; returns the final
@@ -154,13 +163,21 @@ impl Bus {
     /// Starts a unit (mode `replace`); returns the job path.
     pub fn start_unit(&self, unit: &str) -> Result<String, BusError> {
         let p = ctx("systemd1", ManagerProxy::new(&self.conn))?;
-        ctx(format!("systemd1.StartUnit {unit}"), p.start_unit(unit, "replace")).map(|o| o.to_string())
+        ctx(
+            format!("systemd1.StartUnit {unit}"),
+            p.start_unit(unit, "replace"),
+        )
+        .map(|o| o.to_string())
     }
 
     /// Restarts a unit (mode `replace`); returns the job path.
     pub fn restart_unit(&self, unit: &str) -> Result<String, BusError> {
         let p = ctx("systemd1", ManagerProxy::new(&self.conn))?;
-        ctx(format!("systemd1.RestartUnit {unit}"), p.restart_unit(unit, "replace")).map(|o| o.to_string())
+        ctx(
+            format!("systemd1.RestartUnit {unit}"),
+            p.restart_unit(unit, "replace"),
+        )
+        .map(|o| o.to_string())
     }
 
     /// `ActiveState` of a loaded unit.
@@ -169,7 +186,9 @@ impl Bus {
         let path = ctx(format!("systemd1.GetUnit {unit}"), m.get_unit(unit))?;
         let u = ctx(
             "systemd1 unit",
-            UnitProxy::builder(&self.conn).path(path).and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build()),
+            UnitProxy::builder(&self.conn)
+                .path(path)
+                .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build()),
         )?;
         ctx(format!("{unit} ActiveState"), u.active_state())
     }

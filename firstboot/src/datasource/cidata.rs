@@ -40,9 +40,8 @@ pub fn sniff(dev: &Path) -> Result<FsKind, DsError> {
     let mut boot = [0u8; 512];
     let n = f.read(&mut boot).map_err(ioe)?;
     let mut cd = [0u8; 5];
-    let is_iso = f.seek(SeekFrom::Start(0x8001)).is_ok()
-        && f.read_exact(&mut cd).is_ok()
-        && &cd == b"CD001";
+    let is_iso =
+        f.seek(SeekFrom::Start(0x8001)).is_ok() && f.read_exact(&mut cd).is_ok() && &cd == b"CD001";
     if is_iso {
         return Ok(FsKind::Iso9660);
     }
@@ -68,7 +67,10 @@ impl Seek for ReadOnly {
 }
 impl Write for ReadOnly {
     fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-        Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "read-only"))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "read-only",
+        ))
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -88,13 +90,15 @@ pub fn read_fat(dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> 
         path: dev.to_path_buf(),
         source,
     })?;
-    let fs = fatfs::FileSystem::new(ReadOnly(f), fatfs::FsOptions::new()).map_err(|e| fat_err(dev, e))?;
+    let fs = fatfs::FileSystem::new(ReadOnly(f), fatfs::FsOptions::new())
+        .map_err(|e| fat_err(dev, e))?;
     let root = fs.root_dir();
     let read = |name: &str| -> Result<Option<Vec<u8>>, DsError> {
         match root.open_file(name) {
             Ok(mut file) => {
                 let mut b = Vec::new();
-                file.read_to_end(&mut b).map_err(|e| fat_err(dev, format!("{name}: {e}")))?;
+                file.read_to_end(&mut b)
+                    .map_err(|e| fat_err(dev, format!("{name}: {e}")))?;
                 Ok(Some(b))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -151,7 +155,11 @@ fn run(cmd: &mut Command) -> Result<(), DsError> {
 }
 
 /// Reads an iso9660 volume by extracting it with `xorriso -osirrox`.
-pub fn read_iso_extract(cfg: &Config, dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> {
+pub fn read_iso_extract(
+    cfg: &Config,
+    dev: &Path,
+    source: &str,
+) -> Result<Option<SeedFiles>, DsError> {
     let dir = scratch_dir(cfg, "iso")?;
     let r = run(Command::new("xorriso")
         .args(["-osirrox", "on", "-indev"])
@@ -183,7 +191,10 @@ pub fn read_volume(cfg: &Config, dev: &Path, source: &str) -> Result<Option<Seed
     if cfg.mount {
         match read_mounted(cfg, dev, source) {
             Ok(s) => return Ok(s),
-            Err(e) => tracing::info!("mounting {} failed ({e}); reading it in-process", dev.display()),
+            Err(e) => tracing::info!(
+                "mounting {} failed ({e}); reading it in-process",
+                dev.display()
+            ),
         }
     }
     match sniff(dev)? {

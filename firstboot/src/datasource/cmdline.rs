@@ -149,10 +149,18 @@ mod tests {
         std::fs::create_dir_all(d.path().join("seed")).expect("mk");
         let cfg = Config::from_env(Some(d.path().to_path_buf()));
         assert!(fetch(&cfg).expect("no cmdline").is_none());
-        std::fs::write(d.path().join("proc/cmdline"), "ro ds=nocloud;s=file:///seed/\n").expect("w");
+        std::fs::write(
+            d.path().join("proc/cmdline"),
+            "ro ds=nocloud;s=file:///seed/\n",
+        )
+        .expect("w");
         // points at a directory without user-data: an error, not silence
         assert!(fetch(&cfg).is_err());
-        std::fs::write(d.path().join("seed/user-data"), "#cloud-config\nhostname: a\n").expect("w");
+        std::fs::write(
+            d.path().join("seed/user-data"),
+            "#cloud-config\nhostname: a\n",
+        )
+        .expect("w");
         let s = fetch(&cfg).expect("ok").expect("some");
         assert_eq!(s.source, "cmdline:/seed/");
         assert!(s.user_data.starts_with(b"#cloud-config"));

@@ -206,7 +206,10 @@ mod tests {
 
     #[test]
     fn dmi_platforms() {
-        let (_d, c) = cfg_with_dmi(&[("sys_vendor", "VMware, Inc."), ("product_name", "VMware7,1")]);
+        let (_d, c) = cfg_with_dmi(&[
+            ("sys_vendor", "VMware, Inc."),
+            ("product_name", "VMware7,1"),
+        ]);
         assert_eq!(detect_platform(&c), Platform::Vmware);
         let (_d, c) = cfg_with_dmi(&[("sys_vendor", "Amazon EC2"), ("product_name", "m7g.large")]);
         assert_eq!(detect_platform(&c), Platform::Ec2);
@@ -217,7 +220,10 @@ mod tests {
             ("bios_vendor", "Amazon EC2"),
         ]);
         assert_eq!(detect_platform(&c), Platform::Ec2);
-        let (_d, c) = cfg_with_dmi(&[("sys_vendor", "QEMU"), ("product_name", "Standard PC (Q35 + ICH9, 2009)")]);
+        let (_d, c) = cfg_with_dmi(&[
+            ("sys_vendor", "QEMU"),
+            ("product_name", "Standard PC (Q35 + ICH9, 2009)"),
+        ]);
         assert_eq!(detect_platform(&c), Platform::Other);
         let (_d, c) = cfg_with_dmi(&[]);
         assert_eq!(detect_platform(&c), Platform::Other);
@@ -238,7 +244,11 @@ mod tests {
         assert!(read_nocloud_dir(d.path(), "x").expect("ok").is_none());
         std::fs::write(d.path().join("user-data"), "#cloud-config\n").expect("w");
         std::fs::create_dir(d.path().join("nodes")).expect("mk");
-        std::fs::write(d.path().join("nodes/52:54:00:12:34:56.yaml"), "hostname: a\n").expect("w");
+        std::fs::write(
+            d.path().join("nodes/52:54:00:12:34:56.yaml"),
+            "hostname: a\n",
+        )
+        .expect("w");
         let s = read_nocloud_dir(d.path(), "x").expect("ok").expect("some");
         assert_eq!(s.user_data, b"#cloud-config\n");
         assert!(s.meta_data.is_none());

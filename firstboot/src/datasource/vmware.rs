@@ -86,8 +86,14 @@ mod tests {
 
     #[test]
     fn encodings() {
-        assert_eq!(decode("k", "aGVsbG8=", Some("base64")).expect("b64"), b"hello");
-        assert_eq!(decode("k", "aGVs\nbG8=", Some("b64")).expect("b64"), b"hello");
+        assert_eq!(
+            decode("k", "aGVsbG8=", Some("base64")).expect("b64"),
+            b"hello"
+        );
+        assert_eq!(
+            decode("k", "aGVs\nbG8=", Some("b64")).expect("b64"),
+            b"hello"
+        );
         assert_eq!(decode("k", "plain", None).expect("plain"), b"plain");
         assert!(decode("k", "x", Some("rot13")).is_err());
         assert!(decode("k", "!!!", Some("base64")).is_err());
