@@ -1,0 +1,67 @@
+//! Command line (clap derive). Every flag is documented; help fits 80 columns.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Build immutable Kubernetes node disk images from a profile.
+#[derive(Debug, Parser)]
+#[command(name = "kubebake", version, help_expected = true, max_term_width = 80)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a disk image from a profile.
+    Build(BuildArgs),
+    /// Show partitions, filesystems, cmdline and baked components of an image.
+    Inspect(InspectArgs),
+}
+
+/// `kubebake build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Shipped profile name (generic-amd64, generic-arm64) or a .toml path.
+    #[arg(value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Output image path [default: <profile name>.raw].
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Output format (only raw is implemented yet).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Base rootfs tarball (plain/gz/xz/zst) replacing the profile's base;
+    /// repeat to layer (later wins, OCI whiteouts honoured).
+    #[arg(long, value_name = "TARBALL")]
+    pub rootfs: Vec<PathBuf>,
+    /// Seed (#cloud-config user-data) to embed; validated first.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Replace a pinned component: NAME=PATH (local file, offline builds)
+    /// or NAME=URL[#sha256=HEX]. Names: kubelet kubeadm kubectl crictl
+    /// cni-plugins kubebake-firstboot.
+    #[arg(long = "component", value_name = "NAME=PATH_OR_URL")]
+    pub components: Vec<String>,
+    /// Override a profile value, e.g. disk.root_size_mib=2048 (TOML value
+    /// syntax; anything else is a string).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Print a JSON summary on stdout (output, size, sha256, seconds).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kubebake inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Disk image to read (raw).
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,292 @@
+//! `kubebake build`: resolve → fetch components → base → bake → disk, written
+//! to `OUT.tmp` and renamed only on success.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use ext4w::{Options, Sizing};
+use kubebake_disk::Window;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::bake::{self, Plan};
+use crate::cache::{sha256_file, Cache};
+use crate::component;
+use crate::disk::{self, Ids, MIB};
+use crate::profile;
+use crate::progress::Progress;
+use crate::rootfs::{self, Base};
+use crate::{boot, embedded};
+
+/// `kubebake build` inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Shipped profile name or path.
+    pub profile: Option<String>,
+    /// Output path.
+    pub output: Option<PathBuf>,
+    /// Output format.
+    pub format: Option<String>,
+    /// Base tarballs replacing the profile's base.
+    pub rootfs: Vec<PathBuf>,
+    /// Seed to embed.
+    pub seed: Option<PathBuf>,
+    /// `--component NAME=PATH_OR_URL`.
+    pub components: Vec<String>,
+    /// `--set KEY=VALUE`.
+    pub sets: Vec<String>,
+    /// Compute the image sha256 (for `--json`).
+    pub hash: bool,
+}
+
+/// `--json` result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Image path.
+    pub output: PathBuf,
+    /// Image size in bytes (apparent; the file is sparse).
+    pub size: u64,
+    /// sha256 of the image (when requested).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Profile name.
+    pub profile: String,
+    /// Target arch.
+    pub arch: String,
+}
+
+/// Formats this version writes.
+const FORMATS: &[&str] = &["raw"];
+/// Formats in the CLI contract that are not written yet.
+const PLANNED: &[&str] = &["qcow2", "vmdk", "ova", "vhd", "raw.xz", "raw.zst"];
+
+/// SOURCE_DATE_EPOCH, or 0 (1970-01-01) when unset: images are reproducible
+/// by default; set it to date the build.
+pub fn source_date_epoch() -> Result<i64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| {
+            format!("SOURCE_DATE_EPOCH={v} is not an integer; unset it or fix it")
+        }),
+        _ => Ok(0),
+    }
+}
+
+/// Deletes `OUT.tmp` unless the build committed.
+struct TmpGuard {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TmpGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn tmp_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+/// sha256 of every input that shapes the image: the namespace for UUID v5.
+fn input_hash(
+    r: &profile::Resolved,
+    base: &Base,
+    comps: &[component::Fetched],
+    seed: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    let mut h = Sha256::new();
+    h.update(b"kubebake-image-v1\0");
+    h.update(r.canonical.as_bytes());
+    match base {
+        Base::Tarballs(t) => {
+            for p in t {
+                h.update(sha256_file(p)?.as_bytes());
+            }
+        }
+        Base::Mmdebstrap(args) => h.update(args.join("\0").as_bytes()),
+    }
+    for c in comps {
+        h.update(c.name.as_bytes());
+        h.update(c.sha256.as_bytes());
+    }
+    if let Some(s) = seed {
+        h.update(Sha256::digest(s));
+    }
+    for e in embedded::OVERLAYS.iter().chain(embedded::AGENT_UNITS) {
+        h.update(e.path().as_bytes());
+        if let embedded::Embedded::File(_, _, d) = e {
+            h.update(Sha256::digest(d));
+        }
+    }
+    Ok(h.finalize().to_vec())
+}
+
+fn validate_seed(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading seed {}", path.display()))?;
+    let text = String::from_utf8(bytes.clone())
+        .with_context(|| format!("seed {} is not UTF-8 text", path.display()))?;
+    if let Err(problems) = kubebake_seed::parse(&text, &path.display().to_string()) {
+        let list: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+        bail!(
+            "seed is invalid ({} problem(s)): {}; fix them (kubebake seed validate {})",
+            list.len(),
+            list.join("; "),
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+fn sizing(r: &profile::Resolved) -> Sizing {
+    let d = &r.profile.disk;
+    match d.root_size_mib {
+        Some(mib) => Sizing::Fixed { bytes: mib * MIB },
+        None => Sizing::Fit {
+            headroom_bytes: d.root_headroom_mib.unwrap_or(128) * MIB,
+            headroom_percent: d.root_headroom_percent.unwrap_or(10),
+            extra_inodes: 4096,
+        },
+    }
+}
+
+/// Run a build.
+pub fn build(req: &Request) -> Result<Outcome> {
+    let started = Instant::now();
+    let epoch = source_date_epoch()?;
+    let r = profile::resolve(req.profile.as_deref(), &req.sets)?;
+    let format = req.format.clone().unwrap_or_else(|| {
+        r.profile
+            .output
+            .formats
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "raw".into())
+    });
+    if !FORMATS.contains(&format.as_str()) {
+        if PLANNED.contains(&format.as_str()) {
+            bail!("--format {format} is not implemented yet; use --format raw (and convert with qemu-img)");
+        }
+        bail!("unknown --format {format}; use raw");
+    }
+    let out = req
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.raw", r.name)));
+    tracing::info!(profile = %r.name, arch = r.arch.as_str(), output = %out.display(), "building");
+
+    let overrides = component::parse_overrides(&req.components)?;
+    let seed = req.seed.as_deref().map(validate_seed).transpose()?;
+    let base = rootfs::plan(&r, &req.rootfs)?;
+    let lay = disk::layout(&r)?;
+
+    let cache = Cache::from_env()?;
+    let comps = component::fetch_all(&r, &overrides, &cache)?;
+
+    let ids = Ids::derive(input_hash(&r, &base, &comps, seed.as_deref())?);
+    let cmdline = boot::cmdline(ids.root_a, &r);
+
+    let tmp = tmp_path(&out);
+    let mut guard = TmpGuard {
+        path: tmp.clone(),
+        armed: true,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+
+    let progress = Progress::stderr();
+    progress.phase("rootfs");
+    let mut opts = Options::new(*ids.root_fs.as_bytes(), epoch);
+    opts.label = "root-a".into();
+    opts.sizing = sizing(&r);
+    let window = Window::new(&mut file, lay.root_offset, None).named("root-a");
+    let mut writer = ext4w::Writer::new(window, opts).context("starting the root filesystem")?;
+    let plan = Plan {
+        profile: &r,
+        base: &base,
+        components: &comps,
+        cmdline: &cmdline,
+        seed: seed.as_deref(),
+        epoch,
+    };
+    let baked = bake::bake(&mut writer, &plan, &progress)?;
+    progress.phase("ext4");
+    let summary = writer.finish().map_err(|e| match e {
+        ext4w::Error::NoSpace { needed, available } => anyhow::anyhow!(
+            "root filesystem does not fit: needs {} MiB, disk.root_size_mib gives {} MiB; \
+             raise disk.root_size_mib or remove it to size automatically",
+            needed.div_ceil(MIB),
+            available / MIB
+        ),
+        e => anyhow::Error::new(e).context("writing the root filesystem"),
+    })?;
+    tracing::info!(
+        entries = baked.entries,
+        fs_bytes = summary.size_bytes,
+        free_blocks = summary.free_blocks,
+        "root filesystem written"
+    );
+
+    progress.phase("disk");
+    let esp = boot::esp_files(r.arch, &r, &baked.boot, &cmdline);
+    let size = disk::finish(
+        &mut file,
+        &lay,
+        r.arch,
+        &ids,
+        summary.size_bytes,
+        &esp,
+        epoch,
+    )?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", tmp.display()))?;
+    let sha256 = if req.hash {
+        progress.phase("sha256");
+        Some(hash_file(&mut file).with_context(|| format!("hashing {}", tmp.display()))?)
+    } else {
+        None
+    };
+    drop(file);
+    std::fs::rename(&tmp, &out)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
+    guard.armed = false;
+    progress.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(output = %out.display(), size, seconds, "image ready");
+    Ok(Outcome {
+        output: out,
+        size,
+        sha256,
+        seconds,
+        profile: r.name,
+        arch: r.arch.as_str().to_string(),
+    })
+}
+
+fn hash_file(f: &mut File) -> std::io::Result<String> {
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(0))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

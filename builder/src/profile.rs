@@ -1,0 +1,505 @@
+//! Profiles: strict TOML, `extends`, `--set` overrides, validation.
+//!
+//! Every file is parsed on its own against the strict schema first (so an
+//! unknown key is reported with its file, line and column), then the files are
+//! merged (child tables override parent tables key by key, arrays and scalars
+//! are replaced), `--set` overrides are applied, and the result is validated.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// Profiles shipped inside the binary: (name, TOML text).
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "generic-amd64",
+        include_str!("../../profiles/generic-amd64.toml"),
+    ),
+    (
+        "generic-arm64",
+        include_str!("../../profiles/generic-arm64.toml"),
+    ),
+];
+
+/// The profile used when `kubebake build` gets none.
+pub const DEFAULT: &str = "generic-amd64";
+
+/// Target CPU architecture (Debian naming).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// x86-64.
+    Amd64,
+    /// AArch64.
+    Arm64,
+}
+
+impl Arch {
+    /// Debian / Kubernetes spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// The UEFI file-name suffix (`x64`, `aa64`).
+    pub fn efi_suffix(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x64",
+            Arch::Arm64 => "aa64",
+        }
+    }
+    /// The architecture of the running host, if it is one we build for.
+    pub fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::Amd64),
+            "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+}
+
+/// A fully merged profile as written in TOML. Required fields are `Option`
+/// so that a child file may leave them to its parent; [`Profile::validate`]
+/// checks them after merging.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Parent profile: a shipped name or a path relative to this file.
+    pub extends: Option<String>,
+    /// Profile name (recorded in the image).
+    pub name: Option<String>,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Target architecture.
+    pub arch: Option<Arch>,
+    /// Base root filesystem recipe.
+    #[serde(default)]
+    pub base: Base,
+    /// Kubernetes version and pinned components.
+    #[serde(default)]
+    pub kubernetes: Kubernetes,
+    /// Boot method and kernel command line additions.
+    #[serde(default)]
+    pub boot: Boot,
+    /// Disk layout and sizes.
+    #[serde(default)]
+    pub disk: Disk,
+    /// sysctl settings baked into /usr/lib/sysctl.d/60-kubebake-profile.conf.
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, toml::Value>,
+    /// Kernel modules loaded at boot (modules-load.d).
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// Extra overlay directories (relative to the profile file).
+    #[serde(default)]
+    pub overlays: Vec<String>,
+    /// Extra packages added to the mmdebstrap package list.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Output settings.
+    #[serde(default)]
+    pub output: Output,
+}
+
+/// Base root filesystem: mmdebstrap recipe or a tarball.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base {
+    /// Run mmdebstrap with this recipe.
+    pub mmdebstrap: Option<Mmdebstrap>,
+    /// Use this tarball (relative to the profile file); wins over mmdebstrap.
+    pub tarball: Option<String>,
+}
+
+/// mmdebstrap recipe.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mmdebstrap {
+    /// Debian suite, e.g. `trixie`.
+    pub suite: Option<String>,
+    /// mmdebstrap `--variant` (default `minbase`).
+    pub variant: Option<String>,
+    /// Archive components, e.g. `["main"]`.
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// Packages to include; `{arch}` expands to the profile arch.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Mirror URL (mmdebstrap's default when unset).
+    pub mirror: Option<String>,
+}
+
+/// Kubernetes version and its pinned components.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    /// Kubernetes version without a leading `v`.
+    pub version: Option<String>,
+    /// Components by name: kubelet, kubeadm, kubectl, crictl, cni-plugins.
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentSpec>,
+}
+
+/// One pinned download.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    /// Version (default: the Kubernetes version).
+    pub version: Option<String>,
+    /// URL template with `{version}` and `{arch}`.
+    pub url: Option<String>,
+    /// sha256 (hex, optionally `sha256:`-prefixed) per arch.
+    #[serde(default)]
+    pub sha256: BTreeMap<String, String>,
+}
+
+/// Boot settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Boot {
+    /// `uefi` (systemd-boot) or `raspberrypi`.
+    pub method: Option<String>,
+    /// Kernel command line additions.
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+}
+
+/// Disk layout and sizes (MiB).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disk {
+    /// ESP size.
+    pub esp_mib: Option<u64>,
+    /// Free space added to the root filesystem (absolute).
+    pub root_headroom_mib: Option<u64>,
+    /// Free space added to the root filesystem (percent of content).
+    pub root_headroom_percent: Option<u32>,
+    /// Fixed root filesystem size; overrides the headroom settings.
+    pub root_size_mib: Option<u64>,
+    /// Minimum STATE size created at first boot.
+    pub state_min_mib: Option<u64>,
+}
+
+/// Output settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// Formats built when `--format` is not given.
+    #[serde(default)]
+    pub formats: Vec<String>,
+}
+
+/// A profile after merging and validation, with its origin.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The merged profile (required fields checked).
+    pub profile: Profile,
+    /// Profile name.
+    pub name: String,
+    /// Target architecture.
+    pub arch: Arch,
+    /// Directory relative paths resolve against (None for shipped profiles).
+    pub dir: Option<PathBuf>,
+    /// The merged TOML text (canonical; feeds the UUID derivation).
+    pub canonical: String,
+}
+
+/// One profile source: where it came from and its text.
+struct Source {
+    label: String,
+    dir: Option<PathBuf>,
+    text: String,
+}
+
+fn load_source(spec: &str, from_dir: Option<&Path>) -> Result<Source> {
+    let looks_like_path = spec.contains('/') || spec.ends_with(".toml");
+    if !looks_like_path {
+        if let Some((_, text)) = SHIPPED.iter().find(|(n, _)| *n == spec) {
+            return Ok(Source {
+                label: format!("{spec} (shipped)"),
+                dir: None,
+                text: (*text).to_string(),
+            });
+        }
+    }
+    let path = match from_dir {
+        Some(d) if Path::new(spec).is_relative() => d.join(spec),
+        _ => PathBuf::from(spec),
+    };
+    if !looks_like_path && !path.exists() {
+        let names: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
+        bail!(
+            "unknown profile `{spec}`: use a shipped name ({}) or a path to a .toml file",
+            names.join(", ")
+        );
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading profile {}", path.display()))?;
+    let dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .map(Path::to_path_buf);
+    Ok(Source {
+        label: path.display().to_string(),
+        dir,
+        text,
+    })
+}
+
+/// Turn a byte offset into 1-based line and column.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Parse one file strictly; errors carry file:line:column and one line.
+fn parse_strict(src: &Source) -> Result<toml::Table> {
+    let one_line = |e: &toml::de::Error| {
+        let msg = e.message().replace('\n', " ");
+        match e.span() {
+            Some(span) => {
+                let (l, c) = line_col(&src.text, span.start);
+                format!("profile {}:{l}:{c}: {msg}", src.label)
+            }
+            None => format!("profile {}: {msg}", src.label),
+        }
+    };
+    let _: Profile = toml::from_str(&src.text)
+        .map_err(|e| anyhow::anyhow!("{}; fix or remove that key", one_line(&e)))?;
+    let table: toml::Table =
+        toml::from_str(&src.text).map_err(|e| anyhow::anyhow!("{}", one_line(&e)))?;
+    Ok(table)
+}
+
+/// Merge `child` over `parent`: tables key by key, everything else replaced.
+pub fn merge(parent: &mut toml::Table, child: toml::Table) {
+    for (k, v) in child {
+        match (parent.get_mut(&k), v) {
+            (Some(toml::Value::Table(p)), toml::Value::Table(c)) => merge(p, c),
+            (_, v) => {
+                parent.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Apply one `--set key.path=value` override. The value is parsed as a TOML
+/// value (`1`, `true`, `["a"]`, `"x"`), else taken as a plain string.
+pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
+    let (key, raw) = assignment.split_once('=').with_context(|| {
+        format!("--set {assignment}: expected KEY=VALUE, e.g. --set disk.esp_mib=512")
+    })?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        bail!("--set {assignment}: empty key segment; use a dotted path like disk.esp_mib");
+    }
+    let value = match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = cur
+            .entry((*p).to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .with_context(|| format!("--set {assignment}: `{p}` is not a table in the profile"))?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// Load `spec` (shipped name or path), follow `extends`, apply `sets`, validate.
+pub fn resolve(spec: Option<&str>, sets: &[String]) -> Result<Resolved> {
+    let spec = spec.unwrap_or(DEFAULT);
+    let mut chain = Vec::new();
+    let mut next = Some((spec.to_string(), None::<PathBuf>));
+    while let Some((s, from)) = next.take() {
+        if chain.len() > 16 {
+            bail!("profile `{spec}`: `extends` chain longer than 16 (a loop?); fix `extends`");
+        }
+        let src = load_source(&s, from.as_deref())?;
+        let table = parse_strict(&src)?;
+        next = table
+            .get("extends")
+            .and_then(toml::Value::as_str)
+            .map(|p| (p.to_string(), src.dir.clone()));
+        chain.push((src, table));
+    }
+    let dir = chain.first().and_then(|(s, _)| s.dir.clone());
+    let mut merged = toml::Table::new();
+    for (_, t) in chain.into_iter().rev() {
+        merge(&mut merged, t);
+    }
+    merged.remove("extends");
+    for s in sets {
+        apply_set(&mut merged, s)?;
+    }
+    let canonical = toml::to_string(&merged).context("serialising the merged profile")?;
+    let profile: Profile = merged.try_into().map_err(|e: toml::de::Error| {
+        anyhow::anyhow!(
+            "profile after --set: {}; check the --set keys",
+            e.message().replace('\n', " ")
+        )
+    })?;
+    let (name, arch) = profile.validate()?;
+    Ok(Resolved {
+        profile,
+        name,
+        arch,
+        dir,
+        canonical,
+    })
+}
+
+impl Profile {
+    fn validate(&self) -> Result<(String, Arch)> {
+        let name = self
+            .name
+            .clone()
+            .context("profile has no `name`; add name = \"…\"")?;
+        let arch = self
+            .arch
+            .context("profile has no `arch`; add arch = \"amd64\" or \"arm64\"")?;
+        if self.base.tarball.is_none() && self.base.mmdebstrap.is_none() {
+            bail!("profile {name} has no base; add [base.mmdebstrap] or base.tarball");
+        }
+        if let Some(m) = &self.base.mmdebstrap {
+            if self.base.tarball.is_none() && m.suite.is_none() {
+                bail!("profile {name}: [base.mmdebstrap] has no suite; add suite = \"trixie\"");
+            }
+        }
+        match self.boot.method.as_deref() {
+            None | Some("uefi") => {}
+            Some("raspberrypi") => bail!(
+                "profile {name}: boot.method = \"raspberrypi\" is not implemented yet; use \"uefi\""
+            ),
+            Some(m) => bail!("profile {name}: unknown boot.method `{m}`; use \"uefi\""),
+        }
+        if self.kubernetes.version.is_none() {
+            bail!("profile {name} has no kubernetes.version; add it, e.g. \"1.35.1\"");
+        }
+        for (cname, c) in &self.kubernetes.components {
+            if !crate::component::KNOWN.contains(&cname.as_str()) {
+                bail!(
+                    "profile {name}: unknown component `{cname}`; known: {}",
+                    crate::component::KNOWN.join(", ")
+                );
+            }
+            if c.url.is_none() {
+                bail!("profile {name}: component {cname} has no url; add url = \"…\"");
+            }
+        }
+        Ok((name, arch))
+    }
+
+    /// ESP size in bytes.
+    pub fn esp_bytes(&self) -> u64 {
+        self.disk.esp_mib.unwrap_or(256) << 20
+    }
+
+    /// mmdebstrap package list: recipe packages + profile packages, `{arch}` expanded.
+    pub fn package_list(&self, arch: Arch) -> Vec<String> {
+        let recipe = self
+            .base
+            .mmdebstrap
+            .as_ref()
+            .map(|m| m.packages.clone())
+            .unwrap_or_default();
+        recipe
+            .iter()
+            .chain(&self.packages)
+            .map(|p| p.replace("{arch}", arch.as_str()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_profiles_resolve() {
+        let a = resolve(Some("generic-amd64"), &[]).expect("amd64");
+        assert_eq!(a.arch, Arch::Amd64);
+        let b = resolve(Some("generic-arm64"), &[]).expect("arm64");
+        assert_eq!(b.arch, Arch::Arm64);
+        assert_eq!(b.name, "generic-arm64");
+        // inherited from the parent
+        assert_eq!(b.profile.kubernetes.version, a.profile.kubernetes.version);
+        assert!(b.profile.boot.cmdline.iter().any(|c| c.contains("ttyAMA0")));
+        assert!(b.package_list_contains("linux-image-arm64"));
+    }
+
+    impl Resolved {
+        fn package_list_contains(&self, p: &str) -> bool {
+            self.profile.package_list(self.arch).iter().any(|x| x == p)
+        }
+    }
+
+    #[test]
+    fn unknown_key_has_line_and_column() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, "name = \"x\"\narch = \"amd64\"\n\n[disk]\nesp_mb = 3\n").expect("w");
+        let err = resolve(Some(p.to_str().expect("utf8")), &[]).expect_err("must fail");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("bad.toml:5:1"), "{msg}");
+        assert!(msg.contains("esp_mb"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn set_overrides_with_toml_values_and_strings() {
+        let r = resolve(
+            None,
+            &[
+                "disk.root_size_mib=77".into(),
+                "boot.cmdline=[\"quiet\"]".into(),
+                "description=plain words".into(),
+            ],
+        )
+        .expect("resolve");
+        assert_eq!(r.profile.disk.root_size_mib, Some(77));
+        assert_eq!(r.profile.boot.cmdline, vec!["quiet".to_string()]);
+        assert_eq!(r.profile.description.as_deref(), Some("plain words"));
+        let bad = resolve(None, &["disk.nope=1".into()]).expect_err("unknown key");
+        assert!(format!("{bad:#}").contains("nope"));
+    }
+
+    #[test]
+    fn extends_relative_path_merges_tables_key_by_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("child.toml"),
+            "extends = \"generic-amd64\"\nname = \"child\"\n[disk]\nesp_mib = 64\n",
+        )
+        .expect("w");
+        std::fs::write(
+            dir.path().join("grandchild.toml"),
+            "extends = \"child.toml\"\nname = \"gc\"\n",
+        )
+        .expect("w");
+        let p = dir.path().join("grandchild.toml");
+        let r = resolve(Some(p.to_str().expect("utf8")), &[]).expect("resolve");
+        assert_eq!(r.name, "gc");
+        assert_eq!(r.profile.disk.esp_mib, Some(64));
+        // sibling keys of the overridden table survive
+        assert_eq!(r.profile.disk.state_min_mib, Some(1024));
+    }
+}

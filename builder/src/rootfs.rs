@@ -1,0 +1,197 @@
+//! Base root filesystem input: `--rootfs` tarballs (layered) or the profile's
+//! mmdebstrap recipe, run by kubebake with its tar output streamed (nothing
+//! is extracted to disk).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::profile::{Arch, Resolved};
+
+/// Where the base entries come from.
+#[derive(Debug, Clone)]
+pub enum Base {
+    /// Tarballs applied in order (later entries win; OCI whiteouts honoured).
+    Tarballs(Vec<PathBuf>),
+    /// An mmdebstrap command line writing a tar stream to stdout.
+    Mmdebstrap(Vec<String>),
+}
+
+impl Base {
+    /// One line for logs and the manifest.
+    pub fn describe(&self) -> String {
+        match self {
+            Base::Tarballs(t) => t
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            Base::Mmdebstrap(args) => format!("mmdebstrap {}", args.join(" ")),
+        }
+    }
+}
+
+/// Decide the base input and check its host prerequisites (without running anything).
+pub fn plan(r: &Resolved, rootfs: &[PathBuf]) -> Result<Base> {
+    let mut tarballs: Vec<PathBuf> = rootfs.to_vec();
+    if tarballs.is_empty() {
+        if let Some(t) = &r.profile.base.tarball {
+            let p = match &r.dir {
+                Some(d) if Path::new(t).is_relative() => d.join(t),
+                _ => PathBuf::from(t),
+            };
+            tarballs.push(p);
+        }
+    }
+    if !tarballs.is_empty() {
+        for t in &tarballs {
+            if !t.is_file() {
+                bail!(
+                    "rootfs tarball {} does not exist; check the --rootfs path",
+                    t.display()
+                );
+            }
+        }
+        return Ok(Base::Tarballs(tarballs));
+    }
+    let m = r
+        .profile
+        .base
+        .mmdebstrap
+        .as_ref()
+        .context("profile has no base; add [base.mmdebstrap] or pass --rootfs TARBALL")?;
+    if which("mmdebstrap").is_none() {
+        bail!(
+            "mmdebstrap not found: install it (apt-get install mmdebstrap) or pass --rootfs TARBALL"
+        );
+    }
+    check_foreign_arch(r.arch)?;
+    let mut args = vec![
+        format!("--variant={}", m.variant.as_deref().unwrap_or("minbase")),
+        format!("--architectures={}", r.arch.as_str()),
+        "--format=tar".to_string(),
+    ];
+    if !m.components.is_empty() {
+        args.push(format!("--components={}", m.components.join(",")));
+    }
+    let pkgs = r.profile.package_list(r.arch);
+    if !pkgs.is_empty() {
+        args.push(format!("--include={}", pkgs.join(",")));
+    }
+    args.push(m.suite.clone().unwrap_or_else(|| "trixie".into()));
+    args.push("-".to_string());
+    if let Some(mirror) = &m.mirror {
+        args.push(mirror.clone());
+    }
+    Ok(Base::Mmdebstrap(args))
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// A foreign-arch mmdebstrap needs qemu-user registered with binfmt_misc.
+fn check_foreign_arch(arch: Arch) -> Result<()> {
+    if Arch::host() == Some(arch) {
+        return Ok(());
+    }
+    let (name, fix) = match arch {
+        Arch::Arm64 => ("qemu-aarch64", "/usr/lib/binfmt.d/qemu-aarch64.conf"),
+        Arch::Amd64 => ("qemu-x86_64", "/usr/lib/binfmt.d/qemu-x86_64.conf"),
+    };
+    let entry = Path::new("/proc/sys/fs/binfmt_misc").join(name);
+    let enabled = std::fs::read_to_string(&entry)
+        .map(|s| s.lines().next() == Some("enabled"))
+        .unwrap_or(false);
+    if !enabled {
+        bail!(
+            "building {} on this host needs qemu-user binfmt ({} missing or disabled): run \
+             `apt-get install qemu-user-static binfmt-support && update-binfmts --enable {name}` \
+             (or `cat {fix} > /proc/sys/fs/binfmt_misc/register`), or pass --rootfs TARBALL",
+            arch.as_str(),
+            entry.display()
+        );
+    }
+    Ok(())
+}
+
+/// A running base layer: its tar stream plus, for mmdebstrap, the child to reap.
+pub struct Layer {
+    /// Name used in errors and logs.
+    pub source: String,
+    /// The (decompressed) tar stream.
+    pub reader: Box<dyn Read + Send>,
+    child: Option<Child>,
+}
+
+impl Layer {
+    /// Wait for the producer (mmdebstrap) and check it succeeded.
+    pub fn finish(mut self) -> Result<()> {
+        drop(self.reader);
+        if let Some(mut c) = self.child.take() {
+            let st = c.wait().context("waiting for mmdebstrap")?;
+            if !st.success() {
+                bail!(
+                    "mmdebstrap failed ({st}); see its messages above (mirror reachable? \
+                     package names right?) or pass --rootfs TARBALL"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Open every layer of `base`, in order.
+pub fn open_layers(base: &Base) -> Result<Vec<LayerSource>> {
+    Ok(match base {
+        Base::Tarballs(t) => t.iter().cloned().map(LayerSource::Tarball).collect(),
+        Base::Mmdebstrap(a) => vec![LayerSource::Mmdebstrap(a.clone())],
+    })
+}
+
+/// A layer not opened yet (opened one at a time, when its turn comes).
+#[derive(Debug, Clone)]
+pub enum LayerSource {
+    /// A tarball path.
+    Tarball(PathBuf),
+    /// mmdebstrap arguments.
+    Mmdebstrap(Vec<String>),
+}
+
+impl LayerSource {
+    /// Start reading the layer.
+    pub fn open(&self) -> Result<Layer> {
+        match self {
+            LayerSource::Tarball(p) => {
+                let reader = ext4w::tar::open(p)
+                    .with_context(|| format!("opening rootfs tarball {}", p.display()))?;
+                Ok(Layer {
+                    source: p.display().to_string(),
+                    reader,
+                    child: None,
+                })
+            }
+            LayerSource::Mmdebstrap(args) => {
+                tracing::info!("running mmdebstrap {}", args.join(" "));
+                let mut child = Command::new("mmdebstrap")
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .context("starting mmdebstrap (apt-get install mmdebstrap)")?;
+                let out = child.stdout.take().context("mmdebstrap stdout")?;
+                Ok(Layer {
+                    source: "mmdebstrap".into(),
+                    reader: Box::new(out),
+                    child: Some(child),
+                })
+            }
+        }
+    }
+}
