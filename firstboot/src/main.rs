@@ -37,6 +37,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .without_time()
+        .with_ansi(false)
         .init();
     let cli = Cli::parse();
     let cfg = Config::from_env(cli.root);

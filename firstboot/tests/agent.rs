@@ -1,0 +1,482 @@
+//! End-to-end runs of the `kubebake-firstboot` binary on a fixture root:
+//! kubeadm/kubelet/kubectl doubles on PATH, a private dbus-daemon with
+//! hostname1/timedate1/systemd1 test services, the real `ip` and sockets.
+//! Covers resume after a crash at every phase, retries, permanent failures
+//! with advice, and that the token never leaks into output or status.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TOKEN: &str = "abcdef.0123456789abcdef";
+const HASH: &str = "sha256:8d1f4e0c2b7a9d3e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6";
+
+fn worker_seed(mode: &str) -> String {
+    format!(
+        "#cloud-config\nhostname: worker-1\nwrite_files:\n  - path: /etc/kubeadm-double/mode\n    content: \"{mode}\\n\"\nkubernetes:\n  role: worker\n  endpoint: 192.168.6.10:6443\n  token: {TOKEN}\n  ca_cert_hash: {HASH}\n  advertise: {{ cidr: 127.0.0.0/8 }}\n  registry_mirrors: {{ docker.io: [\"https://mirror.example\"] }}\n"
+    )
+}
+
+fn init_seed() -> String {
+    format!("#cloud-config\nhostname: cp-1\nkubernetes:\n  role: init\n  token: {TOKEN}\n  advertise: {{ cidr: 127.0.0.0/8 }}\n")
+}
+
+struct Node {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    bin: PathBuf,
+    _sock: UnixListener,
+    bus: common::PrivateBus,
+    svc: common::Services,
+    port: u16,
+}
+
+fn write(root: &Path, p: &str, c: &str) {
+    let f = root.join(p.trim_start_matches('/'));
+    std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+    std::fs::write(f, c).expect("write");
+}
+
+fn node(seed: &str) -> Option<Node> {
+    let bus = common::PrivateBus::start()?;
+    if !common::have_tool("ip") || !common::have_tool("sha256sum") {
+        return None;
+    }
+    let shared = common::Shared::default();
+    shared.ntp.store(true, std::sync::atomic::Ordering::SeqCst);
+    let svc = common::serve(&bus.address, shared);
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("root");
+    write(
+        &root,
+        "/proc/swaps",
+        "Filename\tType\tSize\tUsed\tPriority\n",
+    );
+    write(
+        &root,
+        "/proc/modules",
+        "br_netfilter 32768 0 - Live 0x0\noverlay 151552 0 - Live 0x0\n",
+    );
+    for k in [
+        "net/bridge/bridge-nf-call-iptables",
+        "net/bridge/bridge-nf-call-ip6tables",
+        "net/ipv4/ip_forward",
+    ] {
+        write(&root, &format!("/proc/sys/{k}"), "1\n");
+    }
+    write(
+        &root,
+        "/sys/fs/cgroup/cgroup.controllers",
+        "cpuset cpu io memory hugetlb pids rdma misc\n",
+    );
+    write(&root, "/sys/class/dmi/id/sys_vendor", "QEMU\n");
+    write(
+        &root,
+        "/sys/class/dmi/id/product_uuid",
+        "6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f\n",
+    );
+    write(&root, "/etc/containerd/config.toml", "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true\n");
+    write(&root, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
+    write(&root, "/usr/lib/kubebake/cni/flannel.yaml", "kind: List\n");
+    write(&root, "/boot/efi/user-data", seed);
+    std::fs::create_dir_all(root.join("run/containerd")).expect("mk");
+    let sock = UnixListener::bind(root.join("run/containerd/containerd.sock")).expect("sock");
+    let port = std::net::TcpListener::bind(("0.0.0.0", 0))
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let bin = common::double_bin(dir.path());
+    Some(Node {
+        _dir: dir,
+        root,
+        bin,
+        _sock: sock,
+        bus,
+        svc,
+        port,
+    })
+}
+
+impl Node {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kubebake-firstboot"));
+        c.args(args)
+            .arg("--root")
+            .arg(&self.root)
+            .env("PATH", common::path_with(&self.bin))
+            .env("KUBEADM_DOUBLE_ROOT", &self.root)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus.address)
+            .env("KUBEBAKE_BOOT_DIRS", "/boot/efi")
+            .env("KUBEBAKE_NO_MOUNT", "1")
+            .env("KUBEBAKE_NTP_TIMEOUT_MS", "500")
+            .env("KUBEBAKE_RETRY_BASE_MS", "20")
+            .env("KUBEBAKE_RETRY_MAX_MS", "100")
+            .env("KUBEBAKE_RETRY_ATTEMPTS", "5")
+            .env("KUBEBAKE_ADDRESS_TIMEOUT_MS", "500")
+            .env("KUBEBAKE_PREFLIGHT_PORTS", self.port.to_string())
+            .env_remove("KUBEBAKE_TEST_CRASH_AFTER")
+            .env_remove("KUBEBAKE_ROOT")
+            .env_remove("KUBEADM_DOUBLE_MODE");
+        c
+    }
+
+    fn run(&self, crash_after: Option<&str>) -> Output {
+        let mut c = self.cmd(&["run"]);
+        if let Some(p) = crash_after {
+            c.env("KUBEBAKE_TEST_CRASH_AFTER", p);
+        }
+        let o = c.output().expect("run agent");
+        assert_no_secret(&o);
+        o
+    }
+
+    fn count(&self, f: &str) -> u32 {
+        std::fs::read_to_string(self.root.join("var/lib/kubeadm-double").join(f))
+            .map(|s| s.trim().parse().expect("count"))
+            .unwrap_or(0)
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        let o = self.cmd(&["status", "--json"]).output().expect("status");
+        serde_json::from_slice(&o.stdout).expect("status json")
+    }
+
+    fn files_without_secret(&self) {
+        for p in ["run/kubebake/status.json", "var/lib/kubebake/state.json"] {
+            let t = std::fs::read_to_string(self.root.join(p)).unwrap_or_default();
+            assert!(
+                !t.contains(TOKEN) && !t.contains("0123456789abcdef"),
+                "{p} leaks the token"
+            );
+        }
+    }
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn assert_no_secret(o: &Output) {
+    let (out, err) = text(o);
+    for t in [&out, &err] {
+        assert!(
+            !t.contains(TOKEN) && !t.contains("0123456789abcdef"),
+            "token leaked:\n{t}"
+        );
+    }
+}
+
+fn phase_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with("kubebake: phase="))
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn worker_joins_once() {
+    let Some(n) = node(&worker_seed("ok")) else {
+        return;
+    };
+    let o = n.run(None);
+    let (out, err) = text(&o);
+    eprintln!("--- agent stdout ---\n{out}--- agent stderr ---\n{err}");
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let lines = phase_lines(&out);
+    let expect: Vec<String> = [
+        "acquire",
+        "validate",
+        "host",
+        "preflight",
+        "render",
+        "kubeadm",
+        "cni",
+        "runcmd",
+        "done",
+    ]
+    .iter()
+    .map(|p| format!("kubebake: phase={p} result=ok"))
+    .collect();
+    assert_eq!(lines, expect, "{out}");
+    assert!(
+        out.contains("phase=acquire result=ok source=bootpart:/boot/efi"),
+        "{out}"
+    );
+    assert!(
+        out.contains("phase=cni result=ok skipped: not an init node"),
+        "{out}"
+    );
+    assert_eq!(n.count("count"), 1);
+    // kubeadm got `join --config <file>` and the file holds the seed's values
+    assert!(err.contains("kubeadm-double: argv= join --config"), "{err}");
+    let cfgp = n.root.join("var/lib/kubebake/kubeadm.yaml");
+    assert_eq!(
+        std::fs::metadata(&cfgp)
+            .expect("config")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let cfg = std::fs::read_to_string(&cfgp).expect("config");
+    assert!(
+        cfg.contains(TOKEN) && cfg.contains(HASH) && cfg.contains("192.168.6.10:6443"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("127.0.0.1"),
+        "advertise address from the CIDR:\n{cfg}"
+    );
+    // hostname went through hostname1, containerd restarted through systemd1
+    assert_eq!(*n.svc.shared.hostname.lock().expect("lock"), "worker-1");
+    let jobs = n.svc.shared.jobs.lock().expect("lock").clone();
+    assert!(
+        jobs.iter()
+            .any(|j| j.0 == "RestartUnit" && j.1 == "containerd.service"),
+        "{jobs:?}"
+    );
+    assert!(n
+        .root
+        .join("etc/containerd/certs.d/docker.io/hosts.toml")
+        .exists());
+    // seed copy is private
+    let sd = n.root.join("var/lib/kubebake/seed/user-data");
+    assert_eq!(
+        std::fs::metadata(sd).expect("seed").permissions().mode() & 0o777,
+        0o600
+    );
+    // status
+    let st = n.status_json();
+    assert_eq!(st["finished"], true);
+    assert_eq!(st["completed"].as_array().map(Vec::len), Some(9));
+    assert!(st["to_kubeadm_ms"].as_u64().is_some());
+    n.files_without_secret();
+    // second boot: nothing runs again
+    let o2 = n.run(None);
+    assert_eq!(o2.status.code(), Some(0));
+    assert!(text(&o2).0.contains("already finished"));
+    assert_eq!(n.count("count"), 1);
+}
+
+#[test]
+fn init_applies_cni() {
+    let Some(n) = node(&init_seed()) else { return };
+    let o = n.run(None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(err.contains("kubeadm-double: argv= init --config"), "{err}");
+    assert!(
+        out.contains("phase=cni result=ok applied /usr/lib/kubebake/cni/flannel.yaml"),
+        "{out}"
+    );
+    assert_eq!(n.count("kubectl-count"), 1);
+    assert!(err.contains("kubectl-double: argv=--kubeconfig"), "{err}");
+    n.files_without_secret();
+}
+
+#[test]
+fn transient_failures_are_retried() {
+    let Some(n) = node(&worker_seed("fail-twice-connection-refused")) else {
+        return;
+    };
+    let o = n.run(None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let retries: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("phase=kubeadm result=retry"))
+        .collect();
+    assert_eq!(retries.len(), 2, "{out}");
+    assert!(
+        retries[0].contains("attempt=1 reason=\"connection refused\""),
+        "{}",
+        retries[0]
+    );
+    assert!(
+        out.contains("phase=kubeadm result=ok join attempts=3"),
+        "{out}"
+    );
+    assert_eq!(n.count("count"), 3);
+}
+
+#[test]
+fn expired_token_stops_with_advice() {
+    let Some(n) = node(&worker_seed("jws")) else {
+        return;
+    };
+    let o = n.run(None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    let fail = out
+        .lines()
+        .find(|l| l.starts_with("kubebake: phase=kubeadm result=fail"))
+        .expect("fail line");
+    assert!(
+        fail.contains(kubebake_firstboot::kubeadm::ADVICE_TOKEN),
+        "{fail}"
+    );
+    assert_eq!(n.count("count"), 1, "no retry on a permanent error");
+    assert!(!n.root.join("var/lib/kubebake/firstboot.done").exists());
+    let st = n.status_json();
+    assert_eq!(st["advice"], kubebake_firstboot::kubeadm::ADVICE_TOKEN);
+    assert!(st["last_error"]
+        .as_str()
+        .expect("err")
+        .starts_with("kubeadm: bootstrap token not found or expired"));
+    let h = n.cmd(&["status"]).output().expect("status");
+    assert_eq!(h.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&h.stdout).contains("advice: token not found or expired"));
+    n.files_without_secret();
+}
+
+#[test]
+fn crash_after_each_phase_resumes_and_finishes_once() {
+    for phase in [
+        "acquire",
+        "validate",
+        "host",
+        "preflight",
+        "render",
+        "kubeadm",
+        "cni",
+        "runcmd",
+    ] {
+        let Some(n) = node(&worker_seed("ok")) else {
+            return;
+        };
+        let o = n.run(Some(phase));
+        let (out, err) = text(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(99),
+            "crash after {phase}:\n{out}\n{err}"
+        );
+        let last = phase_lines(&out).last().cloned().unwrap_or_default();
+        assert_eq!(last, format!("kubebake: phase={phase} result=ok"));
+        let o = n.run(None);
+        let (out2, err2) = text(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "resume after {phase}:\n{out2}\n{err2}"
+        );
+        // the resumed run starts after the crashed phase (acquire is redone
+        // only while validate has not completed)
+        let first = phase_lines(&out2).first().cloned().unwrap_or_default();
+        if phase != "acquire" {
+            assert!(
+                !first.contains(&format!("phase={phase} ")),
+                "{phase} re-ran:\n{out2}"
+            );
+        }
+        assert_eq!(
+            n.count("count"),
+            1,
+            "kubeadm ran more than once (crash after {phase})"
+        );
+        let st = n.status_json();
+        let names: Vec<String> = st["completed"]
+            .as_array()
+            .expect("completed")
+            .iter()
+            .map(|r| r["phase"].as_str().expect("phase").to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "acquire",
+                "validate",
+                "host",
+                "preflight",
+                "render",
+                "kubeadm",
+                "cni",
+                "runcmd",
+                "done"
+            ],
+            "after crash at {phase}"
+        );
+        assert_eq!(st["runs"], 2);
+    }
+}
+
+#[test]
+fn preflight_failure_names_check_and_fix() {
+    let Some(n) = node(&worker_seed("ok")) else {
+        return;
+    };
+    write(
+        &n.root,
+        "/proc/swaps",
+        "Filename\tType\tSize\tUsed\tPriority\n/swap.img file 1048572 0 -2\n",
+    );
+    write(
+        &n.root,
+        "/sys/fs/cgroup/cgroup.controllers",
+        "cpuset cpu io pids\n",
+    );
+    let o = n.run(None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "phase=preflight result=fail check=swap swap is on (/swap.img); fix: run `swapoff -a`"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("check=cgroup-memory"), "{out}");
+    assert!(
+        out.contains("kubebake: phase=preflight result=fail 2 check(s) failed: swap,cgroup-memory"),
+        "{out}"
+    );
+    assert_eq!(n.count("count"), 0);
+}
+
+#[test]
+fn invalid_seed_then_fixed_seed_is_picked_up() {
+    let bad = worker_seed("ok").replace(TOKEN, "ABCDEF.0123456789ABCDEF");
+    let Some(n) = node(&bad) else { return };
+    let o = n.run(None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let fail = out
+        .lines()
+        .find(|l| l.contains("phase=validate result=fail"))
+        .expect("validate fail");
+    assert!(fail.contains("kubernetes.token"), "{fail}");
+    assert!(
+        !out.contains("0123456789ABCDEF"),
+        "invalid token echoed:\n{out}"
+    );
+    write(&n.root, "/boot/efi/user-data", &worker_seed("ok"));
+    let o = n.run(None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).0);
+    assert_eq!(n.count("count"), 1);
+}
+
+#[test]
+fn no_seed_lists_sources() {
+    let Some(n) = node("") else { return };
+    std::fs::remove_file(n.root.join("boot/efi/user-data")).expect("rm");
+    let o = n.run(None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let l = out
+        .lines()
+        .find(|l| l.contains("phase=acquire result=fail"))
+        .expect("fail");
+    assert!(
+        l.contains("cmdline: none") && l.contains("cidata: none") && l.contains("embedded: none"),
+        "{l}"
+    );
+    assert!(
+        !l.contains("ec2") && !l.contains("vmware"),
+        "network sources probed on QEMU: {l}"
+    );
+}
