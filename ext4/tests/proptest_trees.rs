@@ -201,7 +201,13 @@ fn build(nodes: &[Node], root: &Node, img: &std::path::Path) -> Vec<Expect> {
             }
             Spec::Symlink { len, seed } => {
                 let target: Vec<u8> = (0..*len)
-                    .map(|i| b'a' + ((i as u8).wrapping_add(*seed)) % 26)
+                    .map(|i| {
+                        if i % 50 == 49 {
+                            b'/'
+                        } else {
+                            b'a' + ((i as u8).wrapping_add(*seed)) % 26
+                        }
+                    })
                     .collect();
                 e.kind = Kind::Sym;
                 e.size = Some(u64::from(*len));

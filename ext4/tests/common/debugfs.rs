@@ -130,13 +130,19 @@ pub fn parse_stat(out: &[u8]) -> Stat {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("stat output lacks {k}:\n{text}"))
     };
+    let signed = |k: &str| -> i64 {
+        field(&text, k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("stat output lacks {k}:\n{text}"))
+    };
     let mut st = Stat {
         ino: num("Inode:") as u32,
         perm: field(&text, "Mode:")
             .and_then(|m| u32::from_str_radix(m, 8).ok())
             .expect("stat Mode"),
-        uid: num("User:") as u32,
-        gid: num("Group:") as u32,
+        // debugfs prints ids with %d: 4000000000 shows as -294967296.
+        uid: signed("User:") as u32,
+        gid: signed("Group:") as u32,
         size: num("Size:"),
         links: num("Links:") as u32,
         ..Stat::default()
