@@ -290,23 +290,6 @@ pub fn ssh_key(k: &str) -> Result<(), String> {
     }
 }
 
-/// A PEM block of one of `labels` (the error names the labels only).
-pub fn pem(text: &str, labels: &[&str]) -> Result<(), String> {
-    let t = text.trim_start();
-    if labels
-        .iter()
-        .any(|l| t.starts_with(&format!("-----BEGIN {l}-----")))
-    {
-        Ok(())
-    } else {
-        let want: Vec<String> = labels
-            .iter()
-            .map(|l| format!("`-----BEGIN {l}-----`"))
-            .collect();
-        Err(format!("must be PEM starting with {}", want.join(" or ")))
-    }
-}
-
 /// Registry host as containerd's `certs.d` directory name: `host[:port]`.
 pub fn registry_host(r: &str) -> Result<(), String> {
     let (host, port) = match r.rsplit_once(':') {

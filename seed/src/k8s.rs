@@ -267,6 +267,16 @@ fn cross_field(cx: &mut Ctx, k: &Kubernetes, m: &serde_norway::Mapping) {
             None => {}
         }
     }
+    if let (Some(pki), Some(hash)) = (&k.pki, &k.ca_cert_hash) {
+        if let Ok(actual) = crate::pem::ca_cert_hash(&pki.ca_crt) {
+            if !actual.eq_ignore_ascii_case(hash) {
+                cx.err(
+                    &join(P, "ca_cert_hash"),
+                    format!("does not match kubernetes.pki.ca_crt, whose hash is {actual}; joins would fail"),
+                );
+            }
+        }
+    }
     let pod = k.effective_pod_subnet();
     let svc = k
         .service_subnet
@@ -333,11 +343,12 @@ fn pki(cx: &mut Ctx, v: &Value, p: &str) -> Option<Pki> {
             continue;
         };
         let check = if key.ends_with("_crt") {
-            checks::pem(&s, &["CERTIFICATE"])
+            crate::pem::ca_cert_hash(&s).map(|_| ())
         } else if key == "sa_pub" {
-            checks::pem(&s, &["PUBLIC KEY", "RSA PUBLIC KEY"])
+            crate::pem::decode(&s, &["PUBLIC KEY", "RSA PUBLIC KEY"]).map(|_| ())
         } else {
-            checks::pem(&s, &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"])
+            crate::pem::decode(&s, &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"])
+                .map(|_| ())
         };
         match check {
             Ok(()) => {

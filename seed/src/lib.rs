@@ -45,6 +45,7 @@ mod cidr;
 mod k8s;
 mod merge;
 mod model;
+mod pem;
 mod problem;
 mod secret;
 mod userdata;
@@ -61,6 +62,7 @@ pub use model::{
     Advertise, Cni, Command, Endpoint, Kubernetes, Ntp, Parsed, Pki, PkiFile, Role, Seed, Taint,
     TaintEffect, User, Vip, WriteFile, DEFAULT_SERVICE_SUBNET, FLANNEL_POD_SUBNET,
 };
+pub use pem::ca_cert_hash;
 pub use problem::{Problem, Problems};
 pub use secret::Secret;
 pub use version::{Version, VersionError};

@@ -36,18 +36,22 @@ fn secrets_in(text: &str) -> Vec<String> {
         }
         let value = value.trim();
         if value == "|" {
-            // A PEM block: its body lines.
+            // A PEM private key: its body lines but the last, which for EC
+            // keys may hold only public-key bytes (also found in the cert).
+            let mut body = Vec::new();
             while let Some(next) = lines.peek() {
                 if next.starts_with("      ") {
                     let l = next.trim();
                     if !l.starts_with("-----") && l.len() >= 6 {
-                        out.push(l.to_string());
+                        body.push(l.to_string());
                     }
                     lines.next();
                 } else {
                     break;
                 }
             }
+            body.pop();
+            out.extend(body);
         } else if value.len() >= 6 {
             out.push(value.trim_matches('"').to_string());
         }
@@ -95,6 +99,11 @@ fn valid_fixtures_parse() {
         }
         // Debug output of the whole seed never shows a secret.
         let debug = format!("{:?}", parsed.seed);
+        assert!(
+            !debug.contains("PRIVATE KEY"),
+            "{}: Debug shows a private key",
+            f.display()
+        );
         for s in secrets_in(&text) {
             assert!(!debug.contains(&s), "{}: Debug leaks a secret", f.display());
         }
@@ -205,4 +214,42 @@ fn node_override_changes_role() {
     assert_eq!(k.node_labels["example.com/tier"], "core");
     assert_eq!(k.role, kubebake_seed::Role::Worker);
     assert!(k.token.is_some(), "base fields kept");
+}
+
+#[test]
+fn ca_cert_hash_matches_openssl() {
+    let have = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "openssl is required under CI=true"
+        );
+        eprintln!("skipping: openssl not installed");
+        return;
+    }
+    for name in ["ca.crt", "front-proxy-ca.crt", "etcd-ca.crt"] {
+        let path = dir("pki").join(name);
+        let pem = fs::read_to_string(&path).expect("read");
+        let ours = kubebake_seed::ca_cert_hash(&pem).expect("hash");
+        // kubeadm's documented recipe, generalised to any key type.
+        let script = format!(
+            "openssl x509 -pubkey -noout -in {} | openssl pkey -pubin -outform der | openssl dgst -sha256 -hex",
+            path.display()
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("openssl");
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).expect("utf-8");
+        let hex = text.trim().rsplit(' ').next().expect("digest");
+        assert_eq!(ours, format!("sha256:{hex}"), "{name}");
+    }
+    assert!(kubebake_seed::ca_cert_hash(
+        &fs::read_to_string(dir("pki").join("sa.pub")).expect("read")
+    )
+    .is_err());
 }
