@@ -32,7 +32,9 @@ pub fn decode(text: &str, labels: &[&str]) -> Result<Vec<u8>, String> {
 }
 
 /// One DER TLV: (tag, whole TLV bytes, content bytes, rest after it).
-fn tlv(d: &[u8]) -> Result<(u8, &[u8], &[u8], &[u8]), String> {
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+fn tlv(d: &[u8]) -> Result<Tlv<'_>, String> {
     let bad = || "certificate DER is malformed".to_string();
     let tag = *d.first().ok_or_else(bad)?;
     let first = *d.get(1).ok_or_else(bad)?;
