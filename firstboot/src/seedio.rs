@@ -202,3 +202,81 @@ pub fn cni_manifest(k: &Kubernetes) -> Option<String> {
 
 /// Where the builder bakes the flannel manifest.
 pub const FLANNEL_MANIFEST: &str = "/usr/lib/kubebake/cni/flannel.yaml";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = "#cloud-config\nhostname: worker-1\nkubernetes:\n  role: worker\n  endpoint: 192.168.6.10:6443\n  token: qwerty.0123456789qwerty\n  ca_cert_hash: sha256:8d1f4e0c2b7a9d3e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6\n  advertise: { interface: eth1 }\n  registry_mirrors: { docker.io: [\"https://mirror.example\"] }\n";
+
+    fn files() -> SeedFiles {
+        SeedFiles {
+            user_data: SEED.as_bytes().to_vec(),
+            meta_data: None,
+            network_config: Some(b"version: 2\nethernets:\n  eth1:\n    dhcp4: true\n".to_vec()),
+            node_overrides: vec![(
+                "52-54-00-12-34-56.yaml".into(),
+                b"hostname: worker-9\n".to_vec(),
+            )],
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn override_for_a_local_mac() {
+        let l = load(
+            &files(),
+            &["aa:bb:cc:dd:ee:ff".into(), "52:54:00:12:34:56".into()],
+        )
+        .expect("load");
+        assert_eq!(l.seed.hostname.as_deref(), Some("worker-9"));
+        assert_eq!(
+            l.node_override.as_deref(),
+            Some("nodes/52-54-00-12-34-56.yaml")
+        );
+        let l = load(&files(), &["aa:bb:cc:dd:ee:ff".into()]).expect("load");
+        assert_eq!(l.seed.hostname.as_deref(), Some("worker-1"));
+        assert_eq!(l.node_override, None);
+    }
+
+    #[test]
+    fn plans_and_secrets() {
+        let l = load(&files(), &[]).expect("load");
+        // the token is registered for redaction as soon as the seed is loaded
+        assert_eq!(
+            crate::redact::redact("x qwerty.0123456789qwerty"),
+            "x <redacted>"
+        );
+        let k = l.seed.kubernetes.as_ref().expect("k8s");
+        assert_eq!(want(k), Want::Interface("eth1".into()));
+        assert!(!is_init(k) && !is_control_plane(k));
+        let plan = host_plan(&l);
+        assert_eq!(plan.hostname.as_deref(), Some("worker-1"));
+        assert!(!plan.network_files.is_empty());
+        assert_eq!(plan.mirrors.len(), 1);
+        assert!(plan.mirrors[0].0.ends_with("/docker.io/hosts.toml"));
+        let (yaml, api) = render(
+            k,
+            "worker-1",
+            Some("192.168.6.21".parse().expect("ip")),
+            "v1.35.1",
+        )
+        .expect("render");
+        assert_eq!(api, "kubeadm.k8s.io/v1beta4");
+        assert!(yaml.contains("192.168.6.21") && yaml.contains("JoinConfiguration"));
+        assert!(!yaml.contains("unsafe"));
+        let (_, api) = render(k, "worker-1", None, "v1.30.4").expect("render");
+        assert_eq!(api, "kubeadm.k8s.io/v1beta3");
+    }
+
+    #[test]
+    fn invalid_seed_errors_are_redacted() {
+        let mut f = files();
+        f.user_data = SEED
+            .replace("hostname: worker-1", "hostname: Bad_Name")
+            .into_bytes();
+        let e = load(&f, &[]).expect_err("invalid");
+        assert!(e.contains("hostname"), "{e}");
+        assert!(!e.contains("0123456789qwerty"), "{e}");
+    }
+}

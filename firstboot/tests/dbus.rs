@@ -55,6 +55,16 @@ fn timedate1_timezone_and_ntp_wait() {
     t.join().expect("join");
     assert!(synced);
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
+
+    // NTP disabled and not synchronised: no point waiting
+    svc.shared.ntp.store(false, Ordering::SeqCst);
+    svc.shared.ntp_disabled.store(true, Ordering::SeqCst);
+    assert!(!b.ntp_enabled().expect("ntp"));
+    let (synced, waited) = b
+        .wait_ntp_synchronized(Duration::from_secs(10))
+        .expect("wait");
+    assert!(!synced);
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
 }
 
 #[test]

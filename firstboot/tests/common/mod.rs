@@ -113,6 +113,8 @@ pub struct Shared {
     pub timezone: Arc<Mutex<String>>,
     /// timedate1 NTPSynchronized.
     pub ntp: Arc<AtomicBool>,
+    /// timedate1 NTP (enabled); the default `false` means enabled here.
+    pub ntp_disabled: Arc<AtomicBool>,
     /// systemd1 RestartUnit/StartUnit calls: (method, unit, mode).
     pub jobs: Arc<Mutex<Vec<(String, String, String)>>>,
 }
@@ -152,6 +154,10 @@ impl Timedate1 {
     #[zbus(property, name = "NTPSynchronized")]
     fn ntp_synchronized(&self) -> bool {
         self.0.ntp.load(Ordering::SeqCst)
+    }
+    #[zbus(property, name = "NTP")]
+    fn ntp(&self) -> bool {
+        !self.0.ntp_disabled.load(Ordering::SeqCst)
     }
 }
 
