@@ -591,7 +591,8 @@ fn vlan(cx: &mut Ctx, v: &Value, p: &str) -> Option<Vlan> {
             cx.err(&join(p, req), "missing");
         }
     }
-    vl.id = id?;
+    // An invalid id was reported; keep the entry so `link` is still checked.
+    vl.id = id.unwrap_or(0);
     vl.link = link?;
     Some(vl)
 }

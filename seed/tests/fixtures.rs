@@ -253,3 +253,29 @@ fn ca_cert_hash_matches_openssl() {
     )
     .is_err());
 }
+
+/// Every valid fixture with one line removed, and every prefix cut at a
+/// line boundary, parses or fails cleanly (no panic), and a failure always
+/// names at least one problem.
+#[test]
+fn damaged_seeds_never_panic() {
+    let mut cases = 0;
+    for f in yaml_files("valid") {
+        let text = fs::read_to_string(&f).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        for i in 1..lines.len() {
+            let mut damaged: Vec<&str> = lines.clone();
+            damaged.remove(i);
+            let joined = damaged.join("\n");
+            if let Err(p) = kubebake_seed::parse(&joined, "user-data") {
+                assert!(!p.0.is_empty());
+            }
+            let prefix = lines[..i].join("\n");
+            if let Err(p) = kubebake_seed::parse(&prefix, "user-data") {
+                assert!(!p.0.is_empty());
+            }
+            cases += 2;
+        }
+    }
+    assert!(cases > 100);
+}

@@ -108,6 +108,7 @@ fn every_problem_with_its_path() {
         "bonds.bond0.interfaces[0]: `eth9` is not defined under ethernets",
         "bonds.bond0.parameters.mode: `lacp` is not one of",
         "vlans.v5.id: must be a VLAN id 1..=4094",
+        "vlans.v5.link: `nope` is not defined under ethernets or bonds",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
