@@ -1,48 +1,310 @@
 //! Tar front end: stream (compressed) tar archives into a [`Writer`].
+//!
+//! Uses the `tar` crate only to parse headers (never to unpack). GNU and PAX
+//! long names, PAX times/ids/xattrs (`SCHILY.xattr.*`, `LIBARCHIVE.xattr.*`),
+//! hard links and GNU sparse members are supported. `./` prefixes are
+//! normalised; absolute paths and `..` components are rejected.
 
-use std::io::{Read, Seek, Write};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, Write};
 use std::path::Path;
 
-use crate::{Entry, Error, Writer};
+use base64::Engine as _;
+
+use crate::{Entry, EntryKind, Error, Metadata, Timestamp, Writer, Xattr};
 
 /// Counts from one archive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TarStats {
-    /// Members read.
+    /// Members turned into entries (whiteouts included).
     pub entries: u64,
     /// Bytes of regular file data.
     pub data_bytes: u64,
-    /// OCI whiteouts applied.
+    /// OCI whiteouts applied (only by [`add_tar`]).
     pub whiteouts: u64,
 }
 
 /// Open a possibly compressed archive (plain, gzip, xz, zstd).
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, Error> {
-    let _ = path;
-    Err(Error::Limit("not implemented yet".into()))
+    let f = File::open(path).map_err(|e| Error::Archive {
+        path: path.display().to_string(),
+        msg: format!("cannot open: {e}"),
+    })?;
+    decompress(Box::new(BufReader::with_capacity(1 << 20, f)))
 }
 
-/// Wrap `r` in a decompressor chosen by its magic bytes.
+/// Wrap `r` in a decompressor chosen by its magic bytes (plain tar passes
+/// through unchanged).
 pub fn decompress(r: Box<dyn Read + Send>) -> Result<Box<dyn Read + Send>, Error> {
-    Ok(r)
+    let mut r = BufReader::with_capacity(1 << 20, r);
+    let magic = {
+        use std::io::BufRead as _;
+        let buf = r.fill_buf().map_err(|e| Error::Archive {
+            path: "<stream>".into(),
+            msg: format!("reading the archive start: {e}"),
+        })?;
+        buf[..buf.len().min(6)].to_vec()
+    };
+    let zerr = |e: std::io::Error| Error::Archive {
+        path: "<stream>".into(),
+        msg: format!("zstd: {e}"),
+    };
+    Ok(if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(r))
+    } else if magic.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0]) {
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(r))
+    } else if magic.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(zerr)?)
+    } else {
+        Box::new(r)
+    })
 }
 
-/// Stream every member as an [`Entry`] plus its data reader.
+/// Normalise a member name: strip `./`, reject absolute paths and `..`.
+fn normalise(raw: &[u8]) -> Result<String, String> {
+    let s = std::str::from_utf8(raw).map_err(|_| "name is not UTF-8".to_string())?;
+    if s.starts_with('/') {
+        return Err("absolute path".into());
+    }
+    let mut parts = Vec::new();
+    for c in s.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err("path contains `..`".into()),
+            c => parts.push(c),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+fn parse_time(v: &str) -> Option<Timestamp> {
+    let (s, frac) = match v.split_once('.') {
+        Some((s, f)) => (s, f),
+        None => (v, ""),
+    };
+    let sec: i64 = s.parse().ok()?;
+    let mut digits: String = frac.chars().take(9).collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    while digits.len() < 9 {
+        digits.push('0');
+    }
+    let mut nsec: u32 = digits.parse().ok()?;
+    // "-1.5" means -1 - 0.5 s
+    if s.starts_with('-') && nsec > 0 {
+        return Some(Timestamp {
+            sec: sec - 1,
+            nsec: 1_000_000_000 - nsec,
+        });
+    }
+    if nsec >= 1_000_000_000 {
+        nsec = 0;
+    }
+    Some(Timestamp { sec, nsec })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Stream every member as an [`Entry`] plus its data reader. `source` names
+/// the archive in errors.
 pub fn for_each_entry<R: Read>(
     r: R,
     source: &str,
     f: &mut dyn FnMut(Entry, &mut dyn Read) -> Result<(), Error>,
 ) -> Result<TarStats, Error> {
-    let _ = (r, source, f);
-    Err(Error::Limit("not implemented yet".into()))
+    let mut ar = tar::Archive::new(r);
+    let mut stats = TarStats::default();
+    let mut next_off: u64 = 0;
+    let terr = |entry: &str, offset: u64, msg: String| Error::Tar {
+        archive: source.to_string(),
+        entry: entry.to_string(),
+        offset,
+        msg,
+    };
+    let entries = ar
+        .entries()
+        .map_err(|e| terr("", 0, format!("reading the archive: {e}")))?;
+    for item in entries {
+        let mut e = item.map_err(|e| terr("", next_off, format!("bad member header: {e}")))?;
+        let off = e.raw_header_position();
+        let raw_name = e.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw_name).into_owned();
+        next_off = e.raw_file_position() + e.size().div_ceil(512) * 512;
+        let h = e.header().clone();
+        let et = h.entry_type();
+        if et.is_pax_global_extensions() {
+            continue;
+        }
+        let path = normalise(&raw_name).map_err(|m| terr(&shown, off, m))?;
+        let mode = (h.mode().map_err(|x| terr(&shown, off, format!("bad mode: {x}")))? & 0o7777) as u16;
+        let mut uid = h.uid().map_err(|x| terr(&shown, off, format!("bad uid: {x}")))?;
+        let mut gid = h.gid().map_err(|x| terr(&shown, off, format!("bad gid: {x}")))?;
+        let mtime_raw = h.mtime().map_err(|x| terr(&shown, off, format!("bad mtime: {x}")))?;
+        let mut mtime = Timestamp::from_secs(i64::try_from(mtime_raw).unwrap_or(i64::MAX));
+        let (mut atime, mut ctime) = (None, None);
+        let mut xattrs: Vec<Xattr> = Vec::new();
+        let pax = e
+            .pax_extensions()
+            .map_err(|x| terr(&shown, off, format!("bad PAX header: {x}")))?;
+        if let Some(pax) = pax {
+            for ext in pax {
+                let ext = ext.map_err(|x| terr(&shown, off, format!("bad PAX record: {x}")))?;
+                let Ok(key) = ext.key() else { continue };
+                let val = ext.value_bytes();
+                let sval = std::str::from_utf8(val).unwrap_or("");
+                let bad = |k: &str| terr(&shown, off, format!("bad PAX {k} value {sval:?}"));
+                match key {
+                    "mtime" => mtime = parse_time(sval).ok_or_else(|| bad(key))?,
+                    "atime" => atime = Some(parse_time(sval).ok_or_else(|| bad(key))?),
+                    "ctime" => ctime = Some(parse_time(sval).ok_or_else(|| bad(key))?),
+                    "uid" => uid = sval.parse().map_err(|_| bad(key))?,
+                    "gid" => gid = sval.parse().map_err(|_| bad(key))?,
+                    k if k.starts_with("SCHILY.xattr.") => {
+                        let name = &k["SCHILY.xattr.".len()..];
+                        xattrs.retain(|x| x.name != name);
+                        xattrs.push(Xattr {
+                            name: name.to_string(),
+                            value: val.to_vec(),
+                        });
+                    }
+                    k if k.starts_with("LIBARCHIVE.xattr.") => {
+                        let name = percent_decode(&k["LIBARCHIVE.xattr.".len()..]);
+                        let v = base64::engine::general_purpose::STANDARD_NO_PAD
+                            .decode(sval.trim_end_matches('='))
+                            .map_err(|_| bad(key))?;
+                        if !xattrs.iter().any(|x| x.name == name) {
+                            xattrs.push(Xattr { name, value: v });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let uid = u32::try_from(uid).map_err(|_| terr(&shown, off, format!("uid {uid} over 32 bits")))?;
+        let gid = u32::try_from(gid).map_err(|_| terr(&shown, off, format!("gid {gid} over 32 bits")))?;
+        let dev = |h: &tar::Header| -> Result<(u32, u32), Error> {
+            let ma = h.device_major().ok().flatten().unwrap_or(0);
+            let mi = h.device_minor().ok().flatten().unwrap_or(0);
+            Ok((ma, mi))
+        };
+        let kind = match et {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                EntryKind::Regular { size: e.size() }
+            }
+            tar::EntryType::Directory => EntryKind::Directory,
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let target = e
+                    .link_name_bytes()
+                    .ok_or_else(|| terr(&shown, off, "link without a target".into()))?
+                    .into_owned();
+                if et == tar::EntryType::Symlink {
+                    EntryKind::Symlink { target }
+                } else {
+                    let t = normalise(&target)
+                        .map_err(|m| terr(&shown, off, format!("hard link target: {m}")))?;
+                    EntryKind::HardLink { target: t }
+                }
+            }
+            tar::EntryType::Char => {
+                let (major, minor) = dev(&h)?;
+                EntryKind::CharDevice { major, minor }
+            }
+            tar::EntryType::Block => {
+                let (major, minor) = dev(&h)?;
+                EntryKind::BlockDevice { major, minor }
+            }
+            tar::EntryType::Fifo => EntryKind::Fifo,
+            other => {
+                return Err(terr(&shown, off, format!("unsupported member type {other:?}")));
+            }
+        };
+        let meta = Metadata {
+            mode,
+            uid,
+            gid,
+            atime: atime.unwrap_or(mtime),
+            mtime,
+            ctime: ctime.unwrap_or(mtime),
+            xattrs,
+        };
+        if let EntryKind::Regular { size } = kind {
+            stats.data_bytes += size;
+        }
+        stats.entries += 1;
+        f(Entry { path, kind, meta }, &mut e).map_err(|err| match err {
+            Error::Tar { .. } => err,
+            other => terr(&shown, off, other.to_string()),
+        })?;
+    }
+    Ok(stats)
 }
 
-/// Add every member to `w`, applying OCI whiteouts.
+/// Add every member to `w`, applying OCI whiteouts (`.wh.NAME` removes
+/// `NAME`; `.wh..wh..opq` hides what earlier layers put in its directory).
 pub fn add_tar<R: Read, W: Write + Seek>(
     w: &mut Writer<W>,
     r: R,
     source: &str,
 ) -> Result<TarStats, Error> {
-    let _ = (w, r, source);
-    Err(Error::Limit("not implemented yet".into()))
+    w.begin_layer();
+    let mut whiteouts = 0u64;
+    let mut stats = for_each_entry(r, source, &mut |entry, data| {
+        let (dir, base) = match entry.path.rsplit_once('/') {
+            Some((d, b)) => (d, b),
+            None => ("", entry.path.as_str()),
+        };
+        if base == ".wh..wh..opq" {
+            whiteouts += 1;
+            return w.clear_lower(dir);
+        }
+        if let Some(name) = base.strip_prefix(".wh.") {
+            whiteouts += 1;
+            let p = if dir.is_empty() {
+                name.to_string()
+            } else {
+                format!("{dir}/{name}")
+            };
+            return w.remove(&p);
+        }
+        w.add(entry, data)
+    })?;
+    stats.whiteouts = whiteouts;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalised() {
+        assert_eq!(normalise(b"./usr/bin/").as_deref(), Ok("usr/bin"));
+        assert_eq!(normalise(b"./").as_deref(), Ok(""));
+        assert!(normalise(b"/etc/passwd").is_err());
+        assert!(normalise(b"a/../../b").is_err());
+    }
+
+    #[test]
+    fn pax_times() {
+        assert_eq!(parse_time("12.5"), Some(Timestamp { sec: 12, nsec: 500_000_000 }));
+        assert_eq!(parse_time("-1.25"), Some(Timestamp { sec: -2, nsec: 750_000_000 }));
+        assert_eq!(parse_time("x"), None);
+    }
 }

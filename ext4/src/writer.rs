@@ -40,6 +40,8 @@ pub(crate) struct Node {
     pub meta: Metadata,
     /// Directory entries naming this node.
     pub refs: u32,
+    /// Layer (see `begin_layer`) that last added or updated this node.
+    pub layer: u32,
 }
 
 /// Buffered block output: contiguous blocks are collected and written with
@@ -121,6 +123,7 @@ pub struct Writer<W: Write + Seek> {
     pub(crate) alloc: Alloc,
     pub(crate) data_bytes: u64,
     inbuf: Vec<u8>,
+    layer: u32,
 }
 
 pub(crate) const ROOT: NodeId = 0;
@@ -177,6 +180,7 @@ impl<W: Write + Seek> Writer<W> {
             },
             meta,
             refs: 1,
+            layer: 0,
         };
         Ok(Writer {
             opts,
@@ -185,6 +189,7 @@ impl<W: Write + Seek> Writer<W> {
             alloc: Alloc::new(gdt_reserve, limit),
             data_bytes: 0,
             inbuf: Vec::new(),
+            layer: 0,
         })
     }
 
@@ -217,6 +222,7 @@ impl<W: Write + Seek> Writer<W> {
             kind,
             meta,
             refs: 0,
+            layer: self.layer,
         });
         self.nodes.len() - 1
     }
@@ -333,6 +339,7 @@ impl<W: Write + Seek> Writer<W> {
                 if let Some(id) = existing {
                     if matches!(self.nodes[id].kind, NodeKind::Dir { .. }) {
                         self.nodes[id].meta = meta;
+                        self.nodes[id].layer = self.layer;
                         return Ok(());
                     }
                 }
@@ -422,6 +429,39 @@ impl<W: Write + Seek> Writer<W> {
         let old = self.children_mut(id).map(std::mem::take);
         for (_, child) in old.into_iter().flatten() {
             self.unref(child);
+        }
+        Ok(())
+    }
+
+    /// Start a new layer: entries added from now on are "upper" for
+    /// [`Writer::clear_lower`] (OCI opaque whiteouts).
+    pub fn begin_layer(&mut self) {
+        self.layer += 1;
+    }
+
+    /// Opaque whiteout: remove everything below `path` that was added before
+    /// the current layer (see [`Writer::begin_layer`]), keeping what the
+    /// current layer added. A missing path is not an error.
+    pub fn clear_lower(&mut self, path: &str) -> Result<(), Error> {
+        let comps = split_path(path)?;
+        let Some(id) = self.lookup(&comps) else {
+            return Ok(());
+        };
+        let mut stack = vec![id];
+        while let Some(d) = stack.pop() {
+            let layer = self.layer;
+            let Some(ch) = self.children(d) else { continue };
+            let (old, keep): (Vec<_>, Vec<_>) = ch
+                .iter()
+                .map(|(k, &v)| (k.clone(), v))
+                .partition(|&(_, v)| self.nodes[v].layer < layer);
+            for (name, v) in old {
+                if let Some(c) = self.children_mut(d) {
+                    c.remove(&name);
+                }
+                self.unref(v);
+            }
+            stack.extend(keep.into_iter().map(|(_, v)| v));
         }
         Ok(())
     }
