@@ -189,8 +189,8 @@ fn root_dir_offset<T: Read + Seek>(disk: &mut T) -> std::io::Result<u64> {
     }
 }
 
-/// Write the volume-label directory entry (what `blkid` and `mlabel` read) as the first
-/// root directory entry, like mkfs.fat does.
+/// Rewrite the volume-label directory entry fatfs put first in the root directory (what
+/// `blkid` and `mlabel` read) with the build timestamp, like mkfs.fat does.
 fn write_label_entry<T: Read + Write + Seek>(
     disk: &mut T,
     label: [u8; 11],
@@ -272,8 +272,11 @@ pub fn build<T: Read + Write + Seek>(
     let mut disk = PageCache::fresh(target).map_err(fat_err("opening", "/"))?;
     let mut fmt = fatfs::FormatVolumeOptions::new()
         .total_sectors(sectors)
-        .volume_id(opts.volume_id)
-        .volume_label(label);
+        .volume_id(opts.volume_id);
+    if !opts.label.is_empty() {
+        // fatfs also writes the root-directory label entry (without timestamps; see below).
+        fmt = fmt.volume_label(label);
+    }
     if let Some(cluster) = fat32_cluster_size(opts.size_bytes) {
         fmt = fmt
             .bytes_per_cluster(cluster)
