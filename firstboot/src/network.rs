@@ -3,7 +3,8 @@
 //! or inside the given CIDR. Addresses come from `ip -j addr show`.
 
 use serde::Deserialize;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -85,18 +86,116 @@ pub fn parse_ip_json(json: &str) -> Result<Vec<Iface>, NetError> {
         .collect())
 }
 
-/// Lists the interfaces of this node.
+/// Lists the interfaces of this node: `ip -j addr show`, or `/proc` and
+/// `/sys` when iproute2 is not installed.
 pub fn list() -> Result<Vec<Iface>, NetError> {
-    let out = Command::new("ip")
-        .args(["-j", "addr", "show"])
-        .output()
-        .map_err(|e| NetError::Command(e.to_string()))?;
+    let out = match Command::new("ip").args(["-j", "addr", "show"]).output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(list_from_proc(Path::new("/")))
+        }
+        Err(e) => return Err(NetError::Command(e.to_string())),
+    };
     if !out.status.success() {
         return Err(NetError::Command(
             String::from_utf8_lossy(&out.stderr).trim().to_string(),
         ));
     }
     parse_ip_json(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn read(root: &Path, p: &str) -> String {
+    std::fs::read_to_string(root.join(p)).unwrap_or_default()
+}
+
+/// Local IPv4 addresses from `/proc/net/fib_trie` (`/32 host LOCAL` leaves).
+fn fib_locals(fib: &str) -> Vec<Ipv4Addr> {
+    let mut out = Vec::new();
+    let mut last: Option<Ipv4Addr> = None;
+    for l in fib.lines() {
+        let t = l.trim();
+        if let Some(ip) = t.strip_prefix("|-- ") {
+            last = ip.trim().parse().ok();
+        } else if t.starts_with("/32 host LOCAL") {
+            if let Some(ip) = last {
+                if !out.contains(&ip) {
+                    out.push(ip);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Interfaces from `/proc/net/{fib_trie,route,if_inet6}` and
+/// `/sys/class/net/*/address` under `root` (fallback without iproute2).
+pub fn list_from_proc(root: &Path) -> Vec<Iface> {
+    let mut ifaces: Vec<Iface> = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(root.join("sys/class/net"))
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    for n in names {
+        let mac = read(root, &format!("sys/class/net/{n}/address"))
+            .trim()
+            .to_ascii_lowercase();
+        ifaces.push(Iface {
+            mac: (!mac.is_empty() && n != "lo").then_some(mac),
+            name: n,
+            addrs: Vec::new(),
+        });
+    }
+    // (iface, dest, mask) from the routing table, hex in host (little-endian) order
+    let routes: Vec<(String, u32, u32)> = read(root, "proc/net/route")
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let hex = |s: &str| {
+                u32::from_str_radix(s, 16)
+                    .ok()
+                    .map(|v| u32::from_be_bytes(v.to_ne_bytes()))
+            };
+            Some((f.first()?.to_string(), hex(f.get(1)?)?, hex(f.get(7)?)?))
+        })
+        .collect();
+    let mut push = |name: &str, ip: IpAddr, prefix: u8| {
+        if let Some(i) = ifaces.iter_mut().find(|i| i.name == name) {
+            if !i.addrs.iter().any(|(a, _)| *a == ip) {
+                i.addrs.push((ip, prefix));
+            }
+        }
+    };
+    for ip in fib_locals(&read(root, "proc/net/fib_trie")) {
+        let a = u32::from(ip);
+        let best = routes
+            .iter()
+            .filter(|(_, d, m)| *m != 0 && a & m == *d)
+            .max_by_key(|(_, _, m)| m.count_ones());
+        match best {
+            Some((name, _, m)) => push(
+                name,
+                IpAddr::V4(ip),
+                u8::try_from(m.count_ones()).unwrap_or(32),
+            ),
+            None if ip.is_loopback() => push("lo", IpAddr::V4(ip), 8),
+            None => {}
+        }
+    }
+    for l in read(root, "proc/net/if_inet6").lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 6 || f[3] == "20" {
+            continue; // link-local scope
+        }
+        if let (Ok(a), Ok(p)) = (u128::from_str_radix(f[0], 16), u8::from_str_radix(f[2], 16)) {
+            push(f[5], IpAddr::V6(Ipv6Addr::from(a)), p);
+        }
+    }
+    ifaces
 }
 
 /// Whether `ip` is inside `net/prefix`.
@@ -249,6 +348,72 @@ mod tests {
     fn macs_skip_loopback_and_lowercase() {
         let l = parse_ip_json(TWO_NICS).expect("parse");
         assert_eq!(macs(&l), vec!["52:54:00:12:34:56", "52:54:00:ab:cd:ef"]);
+    }
+
+    #[test]
+    fn proc_fallback_two_nics() {
+        let d = tempfile::tempdir().expect("tmp");
+        let w = |p: &str, c: &str| {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().expect("p")).expect("mk");
+            std::fs::write(f, c).expect("w");
+        };
+        w("sys/class/net/lo/address", "00:00:00:00:00:00\n");
+        w("sys/class/net/eth0/address", "52:54:00:12:34:56\n");
+        w("sys/class/net/eth1/address", "52:54:00:AB:CD:EF\n");
+        w(
+            "proc/net/route",
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+             eth0\t00000000\t0202000A\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
+             eth0\t0002000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n\
+             eth1\t0006A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n",
+        );
+        w(
+            "proc/net/fib_trie",
+            "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     +-- 10.0.2.0/24 2 0 2\n        |-- 10.0.2.15\n           /32 host LOCAL\n     |-- 127.0.0.1\n        /32 host LOCAL\n     |-- 192.168.6.21\n        /32 host LOCAL\n        |-- 192.168.6.255\n           /32 link BROADCAST\nLocal:\n     |-- 192.168.6.21\n        /32 host LOCAL\n",
+        );
+        w(
+            "proc/net/if_inet6",
+            "fe800000000000000000000000000001 02 40 20 80     eth0\nfd000000000000000000000000000005 03 40 00 80     eth1\n",
+        );
+        let l = list_from_proc(d.path());
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let by = |n: &str| l.iter().find(|i| i.name == n).expect("iface").clone();
+        assert_eq!(by("eth0").addrs, vec![(ip("10.0.2.15"), 24)]);
+        assert_eq!(
+            by("eth1").addrs,
+            vec![(ip("192.168.6.21"), 24), (ip("fd00::5"), 64)]
+        );
+        assert_eq!(by("lo").addrs, vec![(ip("127.0.0.1"), 8)]);
+        assert_eq!(
+            choose(&Want::Interface("eth1".into()), &l).expect("eth1"),
+            ip("192.168.6.21")
+        );
+        assert_eq!(macs(&l), vec!["52:54:00:12:34:56", "52:54:00:ab:cd:ef"]);
+    }
+
+    #[test]
+    fn proc_fallback_matches_ip_on_this_host() {
+        // the oracle is iproute2 itself: every IPv4 it reports is found
+        let Ok(o) = Command::new("ip").args(["-j", "addr", "show"]).output() else {
+            return;
+        };
+        let from_ip = parse_ip_json(&String::from_utf8_lossy(&o.stdout)).expect("json");
+        let from_proc = list_from_proc(Path::new("/"));
+        for i in &from_ip {
+            for (a, p) in i.addrs.iter().filter(|(a, _)| a.is_ipv4()) {
+                let f = from_proc
+                    .iter()
+                    .find(|x| x.name == i.name)
+                    .expect("iface in /sys");
+                assert!(
+                    f.addrs.contains(&(*a, *p)),
+                    "{} {a}/{p} missing in {:?}",
+                    i.name,
+                    f.addrs
+                );
+            }
+        }
     }
 
     #[test]
