@@ -273,6 +273,9 @@ pub fn compare(img: &Path, expected: &[Expect]) {
         errs.push("/lost+found is missing or not a directory".into());
     }
     let view = walk_view(img);
+    let unsigned_hash = super::dumpe2fs_header(img)
+        .iter()
+        .any(|(k, v)| k == "Filesystem flags" && v.contains("unsigned_directory_hash"));
     let hidden = |p: &[u8]| {
         view.blocked
             .iter()
@@ -422,7 +425,7 @@ pub fn compare(img: &Path, expected: &[Expect]) {
         // 3. ext4-view.
         let v = match view.entries.get(&e.path) {
             Some(Ok(v)) => Some(v),
-            Some(Err(msg)) if view_cannot_read_time(e) && msg.contains("invalid timestamp") => {
+            Some(Err(msg)) if view_excused(e, msg, unsigned_hash) => {
                 need_dump.push(e);
                 None
             }
@@ -499,6 +502,17 @@ pub fn compare(img: &Path, expected: &[Expect]) {
             errs.join("\n")
         );
     }
+}
+
+/// Known ext4-view 1.0.0 limitations; such entries are checked with debugfs.
+/// Besides times (see `view_cannot_read_time`), ext4-view always hashes
+/// names with the signed-char half-MD4 and ignores the superblock's
+/// `unsigned_directory_hash` flag, so its htree lookup of a name with bytes
+/// >= 0x80 fails on an unsigned-hash filesystem (e2fsck and the kernel
+/// honour the flag).
+fn view_excused(e: &Expect, msg: &str, unsigned_hash: bool) -> bool {
+    (view_cannot_read_time(e) && msg.contains("invalid timestamp"))
+        || (unsigned_hash && msg.contains("not found") && e.path.iter().any(|&b| b >= 0x80))
 }
 
 /// POSIX ACL xattrs in the Linux v2 format carry an id for every entry, but
