@@ -442,15 +442,25 @@ impl Run<'_> {
         }
         let mut failed_n = 0;
         for (i, c) in cmds.iter().enumerate() {
-            let status = match c {
+            // output goes to the journal (redacted), never to the console
+            let output = match c {
                 kubebake_seed::Command::Shell(s) => {
-                    std::process::Command::new("sh").args(["-c", s]).status()
+                    std::process::Command::new("sh").args(["-c", s]).output()
                 }
                 kubebake_seed::Command::Argv(a) => match a.split_first() {
-                    Some((p, rest)) => std::process::Command::new(p).args(rest).status(),
+                    Some((p, rest)) => std::process::Command::new(p).args(rest).output(),
                     None => continue,
                 },
             };
+            if let Ok(o) = &output {
+                for l in String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .chain(String::from_utf8_lossy(&o.stderr).lines())
+                {
+                    tracing::info!("runcmd[{}]: {}", i + 1, crate::redact::redact(l));
+                }
+            }
+            let status = output.map(|o| o.status);
             let ok = status.as_ref().is_ok_and(std::process::ExitStatus::success);
             if !ok {
                 failed_n += 1;
@@ -599,6 +609,12 @@ pub fn run(cfg: &Config) -> anyhow::Result<i32> {
                 return Ok(1);
             }
         }
+    }
+    // a power cut between saving `done` and writing the marker lands here
+    if !run.store.is_finished() {
+        run.store
+            .mark_finished()
+            .context("writing the done marker")?;
     }
     Ok(0)
 }

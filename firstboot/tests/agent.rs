@@ -480,3 +480,34 @@ fn no_seed_lists_sources() {
         "network sources probed on QEMU: {l}"
     );
 }
+
+#[test]
+fn runcmd_output_stays_off_the_console_and_marker_is_recovered() {
+    let d = tempfile::tempdir().expect("tmp");
+    let flag = d.path().join("ran");
+    let seed = format!(
+        "{}runcmd:\n  - echo {TOKEN} && touch {}\n  - [\"false\"]\n",
+        worker_seed("ok"),
+        flag.display()
+    );
+    let Some(n) = node(&seed) else { return };
+    let o = n.run(None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(flag.exists(), "runcmd did not run");
+    assert!(
+        out.contains("phase=runcmd result=warn command 2 of 2 failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("phase=runcmd result=warn commands=2 failed=1"),
+        "{out}"
+    );
+    assert!(err.contains("runcmd[1]: <redacted>"), "{err}");
+    // power cut after `done` was saved but before the marker was written
+    std::fs::remove_file(n.root.join("var/lib/kubebake/firstboot.done")).expect("rm");
+    let o = n.run(None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(n.root.join("var/lib/kubebake/firstboot.done").exists());
+    assert_eq!(n.count("count"), 1);
+}
