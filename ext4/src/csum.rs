@@ -27,9 +27,6 @@ pub fn put16(b: &mut [u8], off: usize, v: u16) {
 pub fn put32(b: &mut [u8], off: usize, v: u32) {
     b[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
-pub fn get32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
-}
 
 #[cfg(test)]
 mod tests {

@@ -111,19 +111,6 @@ impl Inode {
     }
 }
 
-/// Checksum an all-zero reserved inode the same way (kept zero otherwise).
-pub fn reserved(fs_seed: u32, ino: u32, time: i64, out: &mut [u8]) {
-    let ts = Timestamp::from_secs(time);
-    let i = Inode {
-        atime: ts,
-        ctime: ts,
-        mtime: ts,
-        crtime: ts,
-        ..Inode::default()
-    };
-    i.to_bytes(fs_seed, ino, out);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

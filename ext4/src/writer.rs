@@ -194,10 +194,10 @@ impl<W: Write + Seek> Writer<W> {
     }
 
     fn clamp(&self, t: Timestamp) -> Timestamp {
-        if self.opts.clamp_times && t.sec >= self.opts.timestamp {
-            if t.sec > self.opts.timestamp || t.nsec > 0 {
-                return Timestamp::from_secs(self.opts.timestamp);
-            }
+        if self.opts.clamp_times
+            && (t.sec > self.opts.timestamp || (t.sec == self.opts.timestamp && t.nsec > 0))
+        {
+            return Timestamp::from_secs(self.opts.timestamp);
         }
         Timestamp {
             sec: t.sec,
