@@ -124,7 +124,9 @@ mod tests {
 
     #[test]
     fn records_fill_blocks() {
-        let names: Vec<Vec<u8>> = (0..400).map(|i| format!("file-{i:04}").into_bytes()).collect();
+        let names: Vec<Vec<u8>> = (0..400)
+            .map(|i| format!("file-{i:04}").into_bytes())
+            .collect();
         let ents: Vec<DirEnt<'_>> = names
             .iter()
             .map(|n| DirEnt {

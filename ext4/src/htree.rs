@@ -44,7 +44,10 @@ fn half_md4(buf: &mut [u32; 4], inp: &[u32; 8]) {
     const K3: u32 = 0o15666365641;
     macro_rules! r {
         ($f:expr, $a:ident, $b:ident, $c:ident, $d:ident, $x:expr, $s:expr) => {
-            $a = $a.wrapping_add($f($b, $c, $d)).wrapping_add($x).rotate_left($s);
+            $a = $a
+                .wrapping_add($f($b, $c, $d))
+                .wrapping_add($x)
+                .rotate_left($s);
         };
     }
     r!(f, a, b, c, d, inp[0], 3);
@@ -85,7 +88,12 @@ pub fn hash(name: &[u8], seed: &[u8; 16]) -> u32 {
     let mut buf = [0x6745_2301u32, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
     if seed.iter().any(|&b| b != 0) {
         for (i, w) in buf.iter_mut().enumerate() {
-            *w = u32::from_le_bytes([seed[4 * i], seed[4 * i + 1], seed[4 * i + 2], seed[4 * i + 3]]);
+            *w = u32::from_le_bytes([
+                seed[4 * i],
+                seed[4 * i + 1],
+                seed[4 * i + 2],
+                seed[4 * i + 3],
+            ]);
         }
     }
     let mut p = name;
@@ -138,8 +146,10 @@ pub fn build(
     seed: &[u8; 16],
     inode_seed: u32,
 ) -> Result<Vec<u8>, Error> {
-    let mut hashed: Vec<(u32, DirEnt<'_>)> =
-        entries.iter().map(|e| (hash(e.name, seed), e.clone())).collect();
+    let mut hashed: Vec<(u32, DirEnt<'_>)> = entries
+        .iter()
+        .map(|e| (hash(e.name, seed), e.clone()))
+        .collect();
     hashed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(b.1.name)));
     let sorted: Vec<DirEnt<'_>> = hashed.iter().map(|(_, e)| e.clone()).collect();
     // Leaf blocks and the hash each starts with (low bit = continuation).
@@ -168,8 +178,26 @@ pub fn build(
     // dx_root
     {
         let b = &mut out[..BS];
-        dir::put_entry(b, 0, &DirEnt { name: b".", ino, ftype: FT_DIR }, 12);
-        dir::put_entry(b, 12, &DirEnt { name: b"..", ino: parent, ftype: FT_DIR }, BS - 12);
+        dir::put_entry(
+            b,
+            0,
+            &DirEnt {
+                name: b".",
+                ino,
+                ftype: FT_DIR,
+            },
+            12,
+        );
+        dir::put_entry(
+            b,
+            12,
+            &DirEnt {
+                name: b"..",
+                ino: parent,
+                ftype: FT_DIR,
+            },
+            BS - 12,
+        );
         put32(b, 24, 0);
         b[28] = 1; // half_md4
         b[29] = 8; // info length

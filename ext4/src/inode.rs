@@ -119,7 +119,10 @@ mod tests {
     fn time_epoch_bits() {
         assert_eq!(encode_time(Timestamp { sec: 1, nsec: 5 }), (1, 20));
         // 2038-01-19 + 1s overflows i32: epoch bit 1
-        let (lo, x) = encode_time(Timestamp { sec: 1 << 31, nsec: 0 });
+        let (lo, x) = encode_time(Timestamp {
+            sec: 1 << 31,
+            nsec: 0,
+        });
         assert_eq!((lo, x), (0x8000_0000, 1));
         let (lo, x) = encode_time(Timestamp { sec: -1, nsec: 0 });
         assert_eq!((lo, x), (0xFFFF_FFFF, 0));

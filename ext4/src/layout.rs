@@ -97,7 +97,7 @@ fn mode_bits(kind: &NodeKind) -> (u16, u8) {
     }
 }
 
-pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<Summary, Error> {
+pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<(Summary, W), Error> {
     let seed = fs_seed(&w.opts.uuid);
     let ts = Timestamp::from_secs(w.opts.timestamp);
 
@@ -157,7 +157,10 @@ pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<Summary, Error
     }
     for &id in &order {
         if plan[id].links > 65000 {
-            return Err(Error::Limit(format!("inode {} has more than 65000 links", ino[id])));
+            return Err(Error::Limit(format!(
+                "inode {} has more than 65000 links",
+                ino[id]
+            )));
         }
     }
     let used_inodes = next_ino - 1;
@@ -357,7 +360,13 @@ pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<Summary, Error
             if matches!(node.kind, NodeKind::Dir { .. }) {
                 used_dirs += 1;
             }
-            let ind = build_inode(&w, id, &plan[id], &iblocks[id], &exts_count(&extents_of(id, &plan)));
+            let ind = build_inode(
+                &w,
+                id,
+                &plan[id],
+                &iblocks[id],
+                &exts_count(&extents_of(id, &plan)),
+            );
             ind.to_bytes(seed, i as u32, out);
         }
         let m = gmeta2[g as usize];
@@ -425,7 +434,7 @@ pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<Summary, Error
         .target
         .flush()
         .map_err(|e| Error::io("flushing the target", e))?;
-    Ok(Summary {
+    let summary = Summary {
         size_bytes: total * BS as u64,
         block_size: BS as u32,
         blocks: total,
@@ -434,7 +443,8 @@ pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<Summary, Error
         free_inodes: free_inodes_total as u32,
         files: all.len() as u64,
         data_bytes: w.data_bytes,
-    })
+    };
+    Ok((summary, w.out.target))
 }
 
 fn imap_count(m: &Bitmap, ipg: u64) -> u64 {
@@ -526,7 +536,11 @@ fn size_fs<W: Write + Seek>(
             let last = total % BPG;
             let g = total / BPG;
             if last != 0 && g > 0 {
-                let min = if has_super(g) { 1 + reserve + MIN_LAST_GROUP } else { MIN_LAST_GROUP };
+                let min = if has_super(g) {
+                    1 + reserve + MIN_LAST_GROUP
+                } else {
+                    MIN_LAST_GROUP
+                };
                 if last < min {
                     total = g * BPG;
                 }
@@ -574,7 +588,11 @@ fn size_fs<W: Write + Seek>(
                 let g = total / BPG;
                 let last = total % BPG;
                 if last != 0 {
-                    let min = if has_super(g) { 1 + reserve + MIN_LAST_GROUP } else { MIN_LAST_GROUP };
+                    let min = if has_super(g) {
+                        1 + reserve + MIN_LAST_GROUP
+                    } else {
+                        MIN_LAST_GROUP
+                    };
                     if last < min {
                         total = g * BPG + min;
                     }
@@ -583,7 +601,8 @@ fn size_fs<W: Write + Seek>(
                 if need_groups <= groups {
                     // Fewer groups than planned would strand the metadata; keep
                     // the total inside the planned groups' range.
-                    let total = total.max((groups - 1) * BPG + MIN_LAST_GROUP.max(1 + reserve + MIN_LAST_GROUP));
+                    let total = total
+                        .max((groups - 1) * BPG + MIN_LAST_GROUP.max(1 + reserve + MIN_LAST_GROUP));
                     let total = total.min(groups * BPG).max(end);
                     if gdt_blocks(groups) > reserve {
                         return Err(Error::Limit(format!(

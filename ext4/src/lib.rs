@@ -70,6 +70,9 @@ pub mod tar;
 mod writer;
 mod xattr;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::Error;
 pub use writer::Writer;
 

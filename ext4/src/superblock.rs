@@ -59,7 +59,11 @@ impl Super {
         put16(&mut b, 0x58, 256); // inode size
         put16(&mut b, 0x5A, group);
         put32(&mut b, 0x5C, COMPAT_EXT_ATTR | COMPAT_DIR_INDEX);
-        put32(&mut b, 0x60, INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_FLEX_BG);
+        put32(
+            &mut b,
+            0x60,
+            INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_FLEX_BG,
+        );
         put32(
             &mut b,
             0x64,

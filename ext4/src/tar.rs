@@ -153,10 +153,19 @@ pub fn for_each_entry<R: Read>(
             continue;
         }
         let path = normalise(&raw_name).map_err(|m| terr(&shown, off, m))?;
-        let mode = (h.mode().map_err(|x| terr(&shown, off, format!("bad mode: {x}")))? & 0o7777) as u16;
-        let mut uid = h.uid().map_err(|x| terr(&shown, off, format!("bad uid: {x}")))?;
-        let mut gid = h.gid().map_err(|x| terr(&shown, off, format!("bad gid: {x}")))?;
-        let mtime_raw = h.mtime().map_err(|x| terr(&shown, off, format!("bad mtime: {x}")))?;
+        let mode = (h
+            .mode()
+            .map_err(|x| terr(&shown, off, format!("bad mode: {x}")))?
+            & 0o7777) as u16;
+        let mut uid = h
+            .uid()
+            .map_err(|x| terr(&shown, off, format!("bad uid: {x}")))?;
+        let mut gid = h
+            .gid()
+            .map_err(|x| terr(&shown, off, format!("bad gid: {x}")))?;
+        let mtime_raw = h
+            .mtime()
+            .map_err(|x| terr(&shown, off, format!("bad mtime: {x}")))?;
         let mut mtime = Timestamp::from_secs(i64::try_from(mtime_raw).unwrap_or(i64::MAX));
         let (mut atime, mut ctime) = (None, None);
         let mut xattrs: Vec<Xattr> = Vec::new();
@@ -197,8 +206,10 @@ pub fn for_each_entry<R: Read>(
                 }
             }
         }
-        let uid = u32::try_from(uid).map_err(|_| terr(&shown, off, format!("uid {uid} over 32 bits")))?;
-        let gid = u32::try_from(gid).map_err(|_| terr(&shown, off, format!("gid {gid} over 32 bits")))?;
+        let uid =
+            u32::try_from(uid).map_err(|_| terr(&shown, off, format!("uid {uid} over 32 bits")))?;
+        let gid =
+            u32::try_from(gid).map_err(|_| terr(&shown, off, format!("gid {gid} over 32 bits")))?;
         let dev = |h: &tar::Header| -> Result<(u32, u32), Error> {
             let ma = h.device_major().ok().flatten().unwrap_or(0);
             let mi = h.device_minor().ok().flatten().unwrap_or(0);
@@ -232,7 +243,11 @@ pub fn for_each_entry<R: Read>(
             }
             tar::EntryType::Fifo => EntryKind::Fifo,
             other => {
-                return Err(terr(&shown, off, format!("unsupported member type {other:?}")));
+                return Err(terr(
+                    &shown,
+                    off,
+                    format!("unsupported member type {other:?}"),
+                ));
             }
         };
         let meta = Metadata {
@@ -303,8 +318,20 @@ mod tests {
 
     #[test]
     fn pax_times() {
-        assert_eq!(parse_time("12.5"), Some(Timestamp { sec: 12, nsec: 500_000_000 }));
-        assert_eq!(parse_time("-1.25"), Some(Timestamp { sec: -2, nsec: 750_000_000 }));
+        assert_eq!(
+            parse_time("12.5"),
+            Some(Timestamp {
+                sec: 12,
+                nsec: 500_000_000
+            })
+        );
+        assert_eq!(
+            parse_time("-1.25"),
+            Some(Timestamp {
+                sec: -2,
+                nsec: 750_000_000
+            })
+        );
         assert_eq!(parse_time("x"), None);
     }
 }

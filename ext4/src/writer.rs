@@ -25,11 +25,25 @@ pub(crate) const MAX_EXTENT_LEN: u32 = 32768;
 
 #[derive(Debug)]
 pub(crate) enum NodeKind {
-    Dir { children: BTreeMap<Vec<u8>, NodeId> },
-    File { size: u64, extents: Vec<Extent> },
-    Symlink { target: Vec<u8>, extents: Vec<Extent> },
-    Chr { major: u32, minor: u32 },
-    Blk { major: u32, minor: u32 },
+    Dir {
+        children: BTreeMap<Vec<u8>, NodeId>,
+    },
+    File {
+        size: u64,
+        extents: Vec<Extent>,
+    },
+    Symlink {
+        target: Vec<u8>,
+        extents: Vec<Extent>,
+    },
+    Chr {
+        major: u32,
+        minor: u32,
+    },
+    Blk {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
     Sock,
 }
@@ -136,7 +150,10 @@ pub(crate) fn split_path(path: &str) -> Result<Vec<&[u8]>, Error> {
             "" | "." => {}
             ".." => return Err(Error::entry(path, "path contains a `..` component")),
             c if c.len() > 255 => {
-                return Err(Error::entry(path, "a path component is longer than 255 bytes"))
+                return Err(Error::entry(
+                    path,
+                    "a path component is longer than 255 bytes",
+                ))
             }
             c if c.as_bytes().contains(&0) => {
                 return Err(Error::entry(path, "path contains a NUL byte"))
@@ -308,9 +325,7 @@ impl<W: Write + Seek> Writer<W> {
     /// any previous entry.
     fn link(&mut self, dir: NodeId, name: Vec<u8>, id: NodeId) {
         self.nodes[id].refs += 1;
-        let old = self
-            .children_mut(dir)
-            .and_then(|ch| ch.insert(name, id));
+        let old = self.children_mut(dir).and_then(|ch| ch.insert(name, id));
         if let Some(old) = old {
             self.unref(old);
         }
@@ -468,7 +483,12 @@ impl<W: Write + Seek> Writer<W> {
 
     /// Copy exactly `size` bytes from `data` into newly allocated blocks;
     /// all-zero blocks become holes.
-    fn write_data(&mut self, path: &str, size: u64, data: &mut dyn Read) -> Result<Vec<Extent>, Error> {
+    fn write_data(
+        &mut self,
+        path: &str,
+        size: u64,
+        data: &mut dyn Read,
+    ) -> Result<Vec<Extent>, Error> {
         let max_blocks = u64::from(u32::MAX);
         if size.div_ceil(BS as u64) > max_blocks {
             return Err(Error::entry(path, format!("file size {size} is too large")));
@@ -521,6 +541,12 @@ impl<W: Write + Seek> Writer<W> {
 
     /// Lay out the metadata and write everything; returns the summary.
     pub fn finish(self) -> Result<Summary, Error> {
+        crate::layout::finish(self).map(|(s, _)| s)
+    }
+
+    /// Like [`Writer::finish`], and also hand back the target (e.g. to get
+    /// the bytes out of a `Cursor<Vec<u8>>`).
+    pub fn finish_into_inner(self) -> Result<(Summary, W), Error> {
         crate::layout::finish(self)
     }
 }

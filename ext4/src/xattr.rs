@@ -32,16 +32,25 @@ pub fn split_name(name: &str) -> Option<(u8, &str)> {
 /// Check a name and convert POSIX ACLs to ext4's on-disk format.
 pub(crate) fn validate(path: &str, x: &mut Xattr) -> Result<(), Error> {
     let Some((idx, suffix)) = split_name(&x.name) else {
-        return Err(Error::entry(path, format!("unsupported xattr namespace in {:?}", x.name)));
+        return Err(Error::entry(
+            path,
+            format!("unsupported xattr namespace in {:?}", x.name),
+        ));
     };
     if suffix.len() > 255 || (suffix.is_empty() && idx != 2 && idx != 3) {
-        return Err(Error::entry(path, format!("invalid xattr name {:?}", x.name)));
+        return Err(Error::entry(
+            path,
+            format!("invalid xattr name {:?}", x.name),
+        ));
     }
     if idx == 2 || idx == 3 {
         x.value = crate::acl::to_ext4(path, &x.value)?;
     }
     if x.value.len() > BS - 32 - 16 - 256 - 4 {
-        return Err(Error::entry(path, format!("xattr {:?} value is too large", x.name)));
+        return Err(Error::entry(
+            path,
+            format!("xattr {:?} value is too large", x.name),
+        ));
     }
     Ok(())
 }
@@ -84,9 +93,7 @@ fn entries(xattrs: &[Xattr]) -> Vec<Ent<'_>> {
             })
         })
         .collect();
-    v.sort_by(|a, b| {
-        (a.idx, a.suffix.len(), a.suffix).cmp(&(b.idx, b.suffix.len(), b.suffix))
-    });
+    v.sort_by(|a, b| (a.idx, a.suffix.len(), a.suffix).cmp(&(b.idx, b.suffix.len(), b.suffix)));
     v.dedup_by(|a, b| a.idx == b.idx && a.suffix == b.suffix);
     v
 }
@@ -109,7 +116,15 @@ fn lay(es: &[Ent<'_>], area: &mut [u8], first: usize, base: usize) {
         area[vend..vend + e.value.len()].copy_from_slice(e.value);
         area[off] = e.suffix.len() as u8;
         area[off + 1] = e.idx;
-        put16(area, off + 2, if e.value.is_empty() { 0 } else { (vend - base) as u16 });
+        put16(
+            area,
+            off + 2,
+            if e.value.is_empty() {
+                0
+            } else {
+                (vend - base) as u16
+            },
+        );
         put32(area, off + 4, 0);
         put32(area, off + 8, e.value.len() as u32);
         put32(area, off + 12, e.hash);
@@ -177,7 +192,10 @@ mod tests {
             name: "security.capability".into(),
             value: vec![1; 20],
         };
-        assert!(matches!(place(std::slice::from_ref(&cap)), Placement::InInode(_)));
+        assert!(matches!(
+            place(std::slice::from_ref(&cap)),
+            Placement::InInode(_)
+        ));
         let big = Xattr {
             name: "user.big".into(),
             value: vec![2; 1000],
