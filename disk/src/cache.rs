@@ -10,7 +10,29 @@
 //! on what the target held, and building into a sparse file reads nothing.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+
+/// Page numbers are small integers: a multiplicative hash is plenty and far cheaper than
+/// SipHash, which dominated directory-heavy builds (every 32-byte entry read is a lookup).
+#[derive(Default)]
+struct PageHasher(u64);
+
+impl Hasher for PageHasher {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type PageMap = HashMap<u64, Page, BuildHasherDefault<PageHasher>>;
 
 const PAGE: u64 = 64 * 1024;
 const MAX_PAGES: usize = 256;
@@ -28,7 +50,7 @@ pub(crate) struct PageCache<T> {
     pos: u64,
     /// Length of the stream: the inner length, grown by writes past it.
     len: u64,
-    pages: HashMap<u64, Page>,
+    pages: PageMap,
     clock: u64,
     /// Fresh mode: pages ever loaded or created (their disk copy is ours); others are garbage.
     touched: Option<std::collections::HashSet<u64>>,
@@ -44,7 +66,7 @@ impl<T: Read + Write + Seek> PageCache<T> {
             inner,
             pos: 0,
             len,
-            pages: HashMap::new(),
+            pages: PageMap::default(),
             clock: 0,
             touched: None,
             spare: Vec::new(),

@@ -414,3 +414,38 @@ fn every_size_gets_a_valid_fat_type() {
         assert!(back == noise(100_000, 2), "{mib} MiB: content differs");
     }
 }
+
+#[test]
+fn many_long_names_in_one_directory() {
+    if !have("fsck.vfat") || !have("mdir") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("pi.img");
+    // Like the Raspberry Pi overlays/ directory: hundreds of long, similar names.
+    let files: Vec<FatFile> = (0..260)
+        .map(|i| FatFile {
+            path: format!("overlays/vc4-kms-dsi-{i:03}-overlay.dtbo"),
+            source: Source::Bytes(format!("overlay {i}\n").into_bytes()),
+        })
+        .chain(std::iter::once(FatFile {
+            path: "config.txt".into(),
+            source: Source::Bytes(b"arm_64bit=1\n".to_vec()),
+        }))
+        .collect();
+    build_file(&img, &opts(64 * MIB, "bootfs"), &files);
+    fsck_clean(&img);
+    let ls = ok("mdir", &["-b", "-i", s(&img), "::/overlays"]);
+    assert_eq!(ls.lines().count(), 260, "{ls}");
+    assert!(
+        ls.contains("::/overlays/vc4-kms-dsi-259-overlay.dtbo"),
+        "{ls}"
+    );
+    let one = ok_bytes(
+        "mtype",
+        &["-i", s(&img), "::/overlays/vc4-kms-dsi-123-overlay.dtbo"],
+    );
+    assert_eq!(one, b"overlay 123\n");
+    let listed = fat::list(File::open(&img).map(ReadOnly).expect("open")).expect("list");
+    assert_eq!(listed.len(), 261);
+}
