@@ -1,5 +1,5 @@
-//! Hashed directories (`dir_index`): the half-MD4 name hash (unsigned
-//! variant) and the dx_root / dx_node index blocks with their tails.
+//! Hashed directories (`dir_index`): the half-MD4 name hash (signed-char
+//! variant, as mke2fs writes on x86) and the dx_root / dx_node index blocks with their tails.
 
 use crate::alloc::BS;
 use crate::csum::{crc, put16, put32};
@@ -15,7 +15,8 @@ fn str2hashbuf(msg: &[u8], num: usize, out: &mut [u32; 8]) {
     let mut n = num as isize;
     let mut k = 0;
     for (i, &c) in msg[..take].iter().enumerate() {
-        val = u32::from(c).wrapping_add(val << 8);
+        // signed char, sign-extended (superblock flag SIGNED_HASH)
+        val = (i32::from(c as i8) as u32).wrapping_add(val << 8);
         if i % 4 == 3 {
             out[k] = val;
             k += 1;
@@ -83,7 +84,7 @@ fn half_md4(buf: &mut [u32; 4], inp: &[u32; 8]) {
     buf[3] = buf[3].wrapping_add(d);
 }
 
-/// ext4 `half_md4_unsigned` directory hash of `name` with the superblock seed.
+/// ext4 `half_md4` (signed) directory hash of `name` with the superblock seed.
 pub fn hash(name: &[u8], seed: &[u8; 16]) -> u32 {
     let mut buf = [0x6745_2301u32, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
     if seed.iter().any(|&b| b != 0) {

@@ -84,7 +84,7 @@ impl Super {
         put32(&mut b, 0x158, (self.free_blocks >> 32) as u32);
         put16(&mut b, 0x15C, 32); // min extra isize
         put16(&mut b, 0x15E, 32); // want extra isize
-        put32(&mut b, 0x160, 2); // flags: unsigned directory hash
+        put32(&mut b, 0x160, 1); // flags: signed directory hash (as x86 mke2fs)
         b[0x174] = 4; // log groups per flex
         b[0x175] = 1; // checksum type: crc32c
         let _ = self.csum_seed;

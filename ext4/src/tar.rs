@@ -263,9 +263,11 @@ pub fn for_each_entry<R: Read>(
             stats.data_bytes += size;
         }
         stats.entries += 1;
+        // Entry and data problems get the archive position; space, limit and
+        // I/O errors on the image keep their own variant.
         f(Entry { path, kind, meta }, &mut e).map_err(|err| match err {
-            Error::Tar { .. } => err,
-            other => terr(&shown, off, other.to_string()),
+            Error::Entry { .. } | Error::Data { .. } => terr(&shown, off, err.to_string()),
+            other => other,
         })?;
     }
     Ok(stats)

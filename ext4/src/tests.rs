@@ -180,6 +180,10 @@ fn build_bytes() -> Vec<u8> {
         EntryKind::Regular { size: 5 },
         b"hello",
     );
+    for i in 0..300 {
+        let p = format!("many/\u{e9}t\u{e9}-\u{4e2d}\u{6587}-{i}");
+        add(&mut w, &p, EntryKind::Regular { size: 1 }, b"u");
+    }
     let size = 48 << 20; // 1536 extents: a depth-2 tree
     let e = Entry {
         path: "sparse".into(),
