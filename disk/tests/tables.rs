@@ -291,3 +291,71 @@ fn mbr_made_by_sfdisk_reads_back() {
         ]
     );
 }
+
+#[test]
+fn damaged_primary_gpt_falls_back_to_the_backup() {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut cur = std::io::Cursor::new(Vec::new());
+    let parts = layout(b"bk");
+    let disk = guid::derive(b"bk", "disk");
+    gpt::write(&mut cur, 64 * MIB, disk, &parts).expect("write");
+    cur.seek(SeekFrom::Start(512)).expect("seek");
+    cur.write_all(&[0u8; 512]).expect("wipe primary header");
+    let t = gpt::read(&mut cur).expect("read from backup");
+    assert_eq!(t.disk_guid, disk);
+    assert_eq!(t.partitions, parts);
+}
+
+#[test]
+fn sgdisk_repairs_nothing_after_we_write_4_partitions_on_a_big_sparse_disk() {
+    if !have("sgdisk") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("big.img");
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&img)
+        .expect("create");
+    // 20 GiB sparse: LBAs past 32 bits of bytes, sizes past FAT/MBR limits.
+    let gib = 1u64 << 30;
+    let lba = |b: u64| b / 512;
+    let mk = |name: &str, t, a: u64, b: u64| gpt::Partition {
+        name: name.into(),
+        type_guid: t,
+        guid: guid::derive(b"big", name),
+        first_lba: lba(a),
+        last_lba: lba(b) - 1,
+        attributes: 0,
+    };
+    let parts = vec![
+        mk("ESP", guid::ESP, MIB, 513 * MIB),
+        mk("root-a", guid::ROOT_ARM64, 513 * MIB, 513 * MIB + 4 * gib),
+        mk(
+            "root-b",
+            guid::ROOT_ARM64,
+            513 * MIB + 4 * gib,
+            513 * MIB + 8 * gib,
+        ),
+        mk("state", guid::VAR, 513 * MIB + 8 * gib, 20 * gib - MIB),
+    ];
+    gpt::write(&mut f, 20 * gib, guid::derive(b"big", "disk"), &parts).expect("write");
+    drop(f);
+    let v = ok("sgdisk", &["-v", s(&img)]);
+    assert!(v.contains("No problems found"), "{v}");
+    let info = ok("sgdisk", &["-i", "4", s(&img)]);
+    assert!(
+        info.contains("4D21B016-B534-45C2-A9FB-5C16E091FD2D"),
+        "{info}"
+    );
+    assert!(info.contains("Partition name: 'state'"), "{info}");
+    let info = ok("sgdisk", &["-i", "2", s(&img)]);
+    assert!(
+        info.contains("B921B045-1DF0-41C3-AF44-4C6F280D3FAE"),
+        "{info}"
+    );
+    assert!(info.contains("Linux ARM64 root (/)"), "{info}");
+}
