@@ -359,3 +359,48 @@ fn sgdisk_repairs_nothing_after_we_write_4_partitions_on_a_big_sparse_disk() {
     );
     assert!(info.contains("Linux ARM64 root (/)"), "{info}");
 }
+
+#[test]
+fn dps_type_constants_are_the_ones_sgdisk_names() {
+    if !have("sgdisk") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("types.img");
+    let types = [
+        (guid::ESP, "EFI system partition"),
+        (guid::ROOT_X86_64, "Linux x86-64 root (/)"),
+        (guid::ROOT_ARM64, "Linux ARM64 root (/)"),
+        (guid::VAR, "Linux /var"),
+        (guid::LINUX_DATA, "Linux filesystem"),
+    ];
+    let parts: Vec<gpt::Partition> = types
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| gpt::Partition {
+            name: format!("p{i}"),
+            type_guid: *t,
+            guid: guid::derive(b"types", &i.to_string()),
+            first_lba: 2048 * (i as u64 + 1),
+            last_lba: 2048 * (i as u64 + 2) - 1,
+            attributes: 0,
+        })
+        .collect();
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&img)
+        .expect("create");
+    gpt::write(&mut f, 16 * MIB, guid::derive(b"types", "disk"), &parts).expect("write");
+    drop(f);
+    for (i, (t, name)) in types.iter().enumerate() {
+        let info = ok("sgdisk", &["-i", &(i + 1).to_string(), s(&img)]);
+        let want = format!(
+            "Partition GUID code: {} ({name})",
+            t.hyphenated().to_string().to_uppercase()
+        );
+        assert!(info.contains(&want), "want {want:?} in\n{info}");
+    }
+}
