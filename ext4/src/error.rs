@@ -31,7 +31,7 @@ pub enum Error {
         msg: String,
     },
     /// The filesystem does not fit in the requested size.
-    #[error("filesystem does not fit: needs {needed} bytes, {available} bytes available")]
+    #[error("filesystem does not fit: needs at least {needed} bytes, {available} bytes available")]
     NoSpace {
         /// Bytes the content needs.
         needed: u64,

@@ -501,9 +501,9 @@ impl<W: Write + Seek> Writer<W> {
         let res = (|| {
             while done < size {
                 let want = (size - done).min(OUT_BUF as u64) as usize;
-                read_full(data, &mut buf[..want]).map_err(|msg| Error::Data {
+                read_full(data, &mut buf[..want]).map_err(|(msg, got)| Error::Data {
                     path: path.to_string(),
-                    msg: format!("{msg} after {} of {size} bytes", done),
+                    msg: format!("{msg} after {} of {size} bytes", done + got as u64),
                 })?;
                 let got = want;
                 done += got as u64;
@@ -552,13 +552,14 @@ impl<W: Write + Seek> Writer<W> {
 }
 
 /// Fill `buf` completely; an early EOF is an error.
-fn read_full(r: &mut dyn Read, mut buf: &mut [u8]) -> Result<(), String> {
-    while !buf.is_empty() {
-        match r.read(buf) {
-            Ok(0) => return Err("data ended early".into()),
-            Ok(n) => buf = &mut buf[n..],
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<(), (String, usize)> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => return Err(("data ended early".into(), got)),
+            Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err((e.to_string(), got)),
         }
     }
     Ok(())
