@@ -167,49 +167,6 @@ fn components(path: &str) -> Result<Vec<&str>> {
     Ok(parts)
 }
 
-/// Byte offset of the root directory of a freshly formatted volume, read from its BPB.
-fn root_dir_offset<T: Read + Seek>(disk: &mut T) -> std::io::Result<u64> {
-    let mut bs = [0u8; 512];
-    disk.seek(SeekFrom::Start(0))?;
-    disk.read_exact(&mut bs)?;
-    let u16at = |o: usize| u64::from(u16::from_le_bytes([bs[o], bs[o + 1]]));
-    let u32at = |o: usize| u64::from(u32::from_le_bytes([bs[o], bs[o + 1], bs[o + 2], bs[o + 3]]));
-    let bps = u16at(11);
-    let spc = u64::from(bs[13]);
-    let reserved = u16at(14);
-    let fats = u64::from(bs[16]);
-    let fat_size = if u16at(22) != 0 { u16at(22) } else { u32at(36) };
-    let first_after_fats = reserved + fats * fat_size;
-    if u16at(17) == 0 {
-        // FAT32: root directory is a cluster chain starting at BPB_RootClus.
-        let root_cluster = u32at(44);
-        Ok((first_after_fats + (root_cluster.saturating_sub(2)) * spc) * bps)
-    } else {
-        Ok(first_after_fats * bps)
-    }
-}
-
-/// Rewrite the volume-label directory entry fatfs put first in the root directory (what
-/// `blkid` and `mlabel` read) with the build timestamp, like mkfs.fat does.
-fn write_label_entry<T: Read + Write + Seek>(
-    disk: &mut T,
-    label: [u8; 11],
-    when: fatfs::DateTime,
-) -> std::io::Result<()> {
-    let off = root_dir_offset(disk)?;
-    let d = when.date;
-    let t = when.time;
-    let date = ((d.year - 1980) << 9) | (d.month << 5) | d.day;
-    let time = (t.hour << 11) | (t.min << 5) | (t.sec / 2);
-    let mut e = [0u8; 32];
-    e[..11].copy_from_slice(&label);
-    e[11] = 0x08; // ATTR_VOLUME_ID
-    e[22..24].copy_from_slice(&time.to_le_bytes());
-    e[24..26].copy_from_slice(&date.to_le_bytes());
-    disk.seek(SeekFrom::Start(off))?;
-    disk.write_all(&e)
-}
-
 fn copy_source<W: Write>(source: &Source, out: &mut W, path: &str) -> Result<()> {
     match source {
         Source::Bytes(b) => out.write_all(b).map_err(fat_err("writing", path)),
@@ -285,7 +242,8 @@ pub fn build<T: Read + Write + Seek>(
     fatfs::format_volume(&mut disk, fmt).map_err(fat_err("formatting", "/"))?;
     let provider = time_provider(opts.timestamp);
     if !opts.label.is_empty() {
-        write_label_entry(&mut disk, label, provider.0).map_err(fat_err("labelling", "/"))?;
+        fatfix::stamp_label_entry(&mut disk, label, provider.0)
+            .map_err(fat_err("labelling", "/"))?;
     }
     disk.seek(SeekFrom::Start(0))
         .map_err(fat_err("opening", "/"))?;

@@ -4,7 +4,8 @@
 //! volume is unmounted we walk the directory tree ourselves and turn
 //! `[LFN, ".", LFN, "..", ...]` into `[".", "..", <deleted>, <deleted>, ...]`.
 //! It also points ".." of directories in a FAT32 root at cluster 0, as the spec says
-//! (fatfs writes the root's cluster number, which fsck.fat rejects).
+//! (fatfs writes the root's cluster number, which fsck.fat rejects). And it stamps the
+//! volume-label entry fatfs writes at format time (with zero timestamps) with the build time.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
@@ -189,4 +190,29 @@ pub(crate) fn fix_dot_entries<T: Read + Write + Seek>(disk: &mut T) -> io::Resul
         }
     }
     Ok(fixed)
+}
+
+/// Rewrite the volume-label entry that fatfs put first in the root directory (what `blkid`
+/// and `mlabel` read) with the build timestamp, like mkfs.fat does.
+pub(crate) fn stamp_label_entry<T: Read + Write + Seek>(
+    disk: &mut T,
+    label: [u8; 11],
+    when: fatfs::DateTime,
+) -> io::Result<()> {
+    let g = geometry(disk)?;
+    let off = if g.fat32 {
+        g.cluster_offset(g.root_cluster)
+    } else {
+        g.root_region.0
+    };
+    let (d, t) = (when.date, when.time);
+    let date = ((d.year - 1980) << 9) | (d.month << 5) | d.day;
+    let time = (t.hour << 11) | (t.min << 5) | (t.sec / 2);
+    let mut e = [0u8; 32];
+    e[..11].copy_from_slice(&label);
+    e[11] = ATTR_VOLUME;
+    e[22..24].copy_from_slice(&time.to_le_bytes());
+    e[24..26].copy_from_slice(&date.to_le_bytes());
+    disk.seek(SeekFrom::Start(off))?;
+    disk.write_all(&e)
 }
