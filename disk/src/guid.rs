@@ -41,7 +41,7 @@ pub fn derive(namespace_seed: &[u8], what: &str) -> Uuid {
 }
 
 /// A deterministic 32-bit value (FAT volume serial, MBR disk signature): the first four bytes
-/// of [`derive`] read little-endian.
+/// of [`derive()`] read little-endian.
 pub fn derive_u32(namespace_seed: &[u8], what: &str) -> u32 {
     let b = derive(namespace_seed, what).into_bytes();
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
