@@ -186,9 +186,21 @@ impl Ctx {
         }
     }
 
+    /// A boolean. YAML 1.1 spellings (`yes`, `no`, `on`, `off`), which
+    /// cloud-init and netplan read as booleans, are accepted too.
     pub fn boolean(&mut self, v: &Value, path: &str) -> Option<bool> {
         match v {
             Value::Bool(b) => Some(*b),
+            Value::String(s)
+                if ["yes", "on", "true"].contains(&s.to_ascii_lowercase().as_str()) =>
+            {
+                Some(true)
+            }
+            Value::String(s)
+                if ["no", "off", "false"].contains(&s.to_ascii_lowercase().as_str()) =>
+            {
+                Some(false)
+            }
             other => {
                 self.err(path, format!("expected true or false, got {}", kind(other)));
                 None

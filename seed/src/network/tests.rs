@@ -28,7 +28,7 @@ fn static_by_name_with_gateway_and_dns() {
 #[test]
 fn dhcp_and_network_wrapper() {
     let f = files(
-        "network:\n  version: 2\n  ethernets:\n    en0:\n      dhcp4: true\n      optional: true\n",
+        "network:\n  version: 2\n  ethernets:\n    en0:\n      dhcp4: yes\n      optional: true\n",
     );
     let n = &f["20-kubebake-en0.network"];
     assert!(n.contains("DHCP=ipv4\n"), "{n}");
