@@ -27,6 +27,18 @@
 //! * [`containerd::hosts_toml`] turns `registry_mirrors` into `hosts.toml`.
 //! * [`cidata`] builds a NoCloud `CIDATA` FAT volume.
 //!
+//! # For consumers (the agent)
+//! * Place [`Pki::files`] in `/etc/kubernetes/pki` before `kubeadm init`
+//!   *and* before a control-plane join (keys 0600, the rest 0644).
+//! * `init` with `certificate_key`: run `kubeadm init --upload-certs`, the
+//!   rendered InitConfiguration carries the key.
+//! * [`containerd::hosts_toml`] needs containerd's CRI registry
+//!   `config_path = "/etc/containerd/certs.d"` (baked config).
+//! * `cni: flannel` with no `pod_subnet` renders `10.244.0.0/16`
+//!   ([`Kubernetes::effective_pod_subnet`]).
+//! * An iso9660 CIDATA for tests: [`cidata::iso9660_command`]
+//!   (`SOURCE_DATE_EPOCH=0 xorriso -as mkisofs -o OUT -V CIDATA -J -R DIR`).
+//!
 //! # Secrets
 //! Tokens, private keys and the certificate key are [`Secret`]s: `Debug` and
 //! `Display` print `<redacted>`, and no error message quotes them (a bad

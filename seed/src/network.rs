@@ -643,8 +643,11 @@ fn network_file(id: &str, e: Option<&Ethernet>, a: &Addressing, extra: &[String]
     if let Some(d) = dhcp {
         let _ = writeln!(out, "DHCP={d}");
     }
-    if !a.dhcp6 {
+    // As netplan: IPv6 link-local by default, none on bond members.
+    if extra.iter().any(|l| l.starts_with("Bond=")) {
         out.push_str("LinkLocalAddressing=no\n");
+    } else {
+        out.push_str("LinkLocalAddressing=ipv6\n");
     }
     for addr in &a.addresses {
         let _ = writeln!(out, "Address={addr}");
