@@ -243,6 +243,9 @@ impl Store {
     pub fn save_seed_file(&self, name: &str, data: &[u8]) -> Result<PathBuf, StateError> {
         let p = self.dir.join("seed").join(name);
         write_atomic(&p, data, 0o600)?;
+        let seed_dir = self.dir.join("seed");
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&seed_dir, fs::Permissions::from_mode(0o700)).map_err(io(&seed_dir))?;
         Ok(p)
     }
 
