@@ -20,6 +20,9 @@ pub enum Command {
     Build(BuildArgs),
     /// Show partitions, filesystems, cmdline and baked components of an image.
     Inspect(InspectArgs),
+    /// Validate, render or package a node seed (#cloud-config).
+    #[command(subcommand)]
+    Seed(crate::seedcmd::SeedCmd),
 }
 
 /// `kubebake build`.

@@ -134,9 +134,14 @@ pub fn fetch_all(
     let k8s = &r.profile.kubernetes;
     let k8s_version = k8s.version.clone().unwrap_or_default();
     let mut out = Vec::new();
-    let mut names: Vec<&str> = k8s.components.keys().map(String::as_str).collect();
-    for n in overrides.keys() {
-        if n != AGENT && !names.contains(&n.as_str()) {
+    // Fixed order (kubelet first), then anything else the profile pins.
+    let mut names: Vec<&str> = KNOWN
+        .iter()
+        .copied()
+        .filter(|n| *n != AGENT && (k8s.components.contains_key(*n) || overrides.contains_key(*n)))
+        .collect();
+    for n in k8s.components.keys() {
+        if !names.contains(&n.as_str()) {
             names.push(n);
         }
     }

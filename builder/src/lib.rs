@@ -16,3 +16,4 @@ pub mod pipeline;
 pub mod profile;
 pub mod progress;
 pub mod rootfs;
+pub mod seedcmd;

@@ -36,6 +36,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{}", inspect::render(&r));
             }
         }
+        Command::Seed(cmd) => return kubebake::seedcmd::run(cmd),
     }
     Ok(ExitCode::SUCCESS)
 }

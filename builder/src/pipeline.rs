@@ -222,16 +222,10 @@ pub fn build(req: &Request) -> Result<Outcome> {
         seed: seed.as_deref(),
         epoch,
     };
-    let baked = bake::bake(&mut writer, &plan, &progress)?;
+    let baked = bake::bake(&mut writer, &plan, &progress).map_err(explain_no_space)?;
     progress.phase("ext4");
-    let summary = writer.finish().map_err(|e| match e {
-        ext4w::Error::NoSpace { needed, available } => anyhow::anyhow!(
-            "root filesystem does not fit: needs {} MiB, disk.root_size_mib gives {} MiB; \
-             raise disk.root_size_mib or remove it to size automatically",
-            needed.div_ceil(MIB),
-            available / MIB
-        ),
-        e => anyhow::Error::new(e).context("writing the root filesystem"),
+    let summary = writer.finish().map_err(|e| {
+        explain_no_space(anyhow::Error::new(e).context("writing the root filesystem"))
     })?;
     tracing::info!(
         entries = baked.entries,
@@ -274,6 +268,23 @@ pub fn build(req: &Request) -> Result<Outcome> {
         profile: r.name,
         arch: r.arch.as_str().to_string(),
     })
+}
+
+/// A full fixed-size root gets a one-line cause and fix.
+fn explain_no_space(e: anyhow::Error) -> anyhow::Error {
+    for cause in e.chain() {
+        if let Some(ext4w::Error::NoSpace { needed, available }) =
+            cause.downcast_ref::<ext4w::Error>()
+        {
+            return anyhow::anyhow!(
+                "root filesystem does not fit: it needs more than {} MiB but disk.root_size_mib \
+                 gives {} MiB; raise disk.root_size_mib or remove it to size automatically",
+                needed.div_ceil(MIB),
+                available / MIB
+            );
+        }
+    }
+    e
 }
 
 fn hash_file(f: &mut File) -> std::io::Result<String> {

@@ -1,0 +1,239 @@
+//! Bad inputs: each exits 1 with a one-line `error:` naming cause and fix,
+//! and leaves neither OUT nor OUT.tmp behind. Also the default path offline.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn assert_clean_failure(o: &Output, out: &Path, must_contain: &[&str]) {
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "exit code; stderr: {stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "exactly one error line: {stderr}");
+    for m in must_contain {
+        assert!(errors[0].contains(m), "`{m}` missing from: {}", errors[0]);
+    }
+    assert!(!out.exists(), "{} must not exist", out.display());
+    let tmp = PathBuf::from(format!("{}.tmp", out.display()));
+    assert!(!tmp.exists(), "{} must not exist", tmp.display());
+}
+
+fn build_cmd(dir: &Path, out: &Path, rootfs: &Path) -> Command {
+    let mut c = kubebake();
+    c.arg("build")
+        .arg("-o")
+        .arg(out)
+        .arg("--rootfs")
+        .arg(rootfs)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .current_dir(dir);
+    c
+}
+
+fn with_components(c: &mut Command, dir: &Path, skip: &str) {
+    for a in write_components(dir) {
+        if !a.starts_with(&format!("{skip}=")) {
+            c.arg("--component").arg(a);
+        }
+    }
+}
+
+#[test]
+fn unknown_profile_key_names_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rootfs = dir.path().join("r.tar");
+    write_rootfs(&rootfs, Rootfs::full("amd64"));
+    let prof = dir.path().join("typo.toml");
+    std::fs::write(
+        &prof,
+        "extends = \"generic-amd64\"\nname = \"typo\"\n\n[disk]\nesp_mb = 64\n",
+    )
+    .expect("write");
+    let out = dir.path().join("o.raw");
+    let mut c = build_cmd(dir.path(), &out, &rootfs);
+    c.arg(&prof);
+    with_components(&mut c, dir.path(), "");
+    assert_clean_failure(
+        &c.output().expect("run"),
+        &out,
+        &["typo.toml:5:1", "esp_mb"],
+    );
+}
+
+#[test]
+fn rootfs_without_kernel_names_the_package() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rootfs = dir.path().join("r.tar");
+    write_rootfs(
+        &rootfs,
+        Rootfs {
+            kernel: false,
+            ..Rootfs::full("amd64")
+        },
+    );
+    let out = dir.path().join("o.raw");
+    let mut c = build_cmd(dir.path(), &out, &rootfs);
+    with_components(&mut c, dir.path(), "");
+    assert_clean_failure(
+        &c.output().expect("run"),
+        &out,
+        &["no kernel", "linux-image-amd64"],
+    );
+}
+
+#[test]
+fn rootfs_without_systemd_boot_names_the_package() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rootfs = dir.path().join("r.tar");
+    write_rootfs(
+        &rootfs,
+        Rootfs {
+            systemd_boot: false,
+            ..Rootfs::full("amd64")
+        },
+    );
+    let out = dir.path().join("o.raw");
+    let mut c = build_cmd(dir.path(), &out, &rootfs);
+    with_components(&mut c, dir.path(), "");
+    assert_clean_failure(
+        &c.output().expect("run"),
+        &out,
+        &["systemd-bootx64.efi", "systemd-boot-efi"],
+    );
+}
+
+#[test]
+fn disk_too_small_says_how_to_fix() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rootfs = dir.path().join("r.tar");
+    write_rootfs(&rootfs, Rootfs::full("amd64"));
+    let out = dir.path().join("o.raw");
+    let mut c = build_cmd(dir.path(), &out, &rootfs);
+    c.args(["--set", "disk.root_size_mib=1"]);
+    with_components(&mut c, dir.path(), "");
+    assert_clean_failure(
+        &c.output().expect("run"),
+        &out,
+        &["does not fit", "root_size_mib"],
+    );
+}
+
+/// Serve `body` over plain HTTP to every connection, in the background.
+fn serve(body: &'static [u8]) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn bad_sha256_names_url_expected_and_got() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rootfs = dir.path().join("r.tar");
+    write_rootfs(&rootfs, Rootfs::full("amd64"));
+    let url = format!("{}/kubelet", serve(b"not the real kubelet"));
+    let out = dir.path().join("o.raw");
+    let mut c = build_cmd(dir.path(), &out, &rootfs);
+    with_components(&mut c, dir.path(), "kubelet");
+    // A mirror URL without #sha256= is checked against the profile's pin.
+    c.arg("--component").arg(format!("kubelet={url}"));
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        c.env_remove(v);
+    }
+    assert_clean_failure(
+        &c.output().expect("run"),
+        &out,
+        &[
+            &url,
+            "e7343310e03ff0d424df4397bdfa4468947d6d1f0f93dac586c1e8d6e4086d5d",
+            "sha256",
+        ],
+    );
+    // nothing unverified is left in the cache
+    let cached = dir.path().join("cache/kubebake/downloads/sha256");
+    let n = std::fs::read_dir(&cached).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(n, 0, "a mismatching download must not be cached");
+}
+
+#[test]
+fn default_build_offline_fails_at_the_kubelet_download_with_the_hint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let started = Instant::now();
+    let o = kubebake()
+        .arg("build")
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        // No network here anyway; a dead proxy makes it fail fast everywhere.
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("https_proxy", "http://127.0.0.1:9")
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    let out = dir.path().join("generic-amd64.raw");
+    assert_clean_failure(
+        &o,
+        &out,
+        &[
+            "downloading kubelet from https://dl.k8s.io/release/v1.35.1/bin/linux/amd64/kubelet",
+            "--component kubelet=",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "must fail quickly"
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !stderr.contains("running mmdebstrap"),
+        "mmdebstrap ran before the downloads: {stderr}"
+    );
+}
+
+#[test]
+fn unimplemented_format_is_reported_honestly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("o.qcow2");
+    let o = kubebake()
+        .args(["build", "--format", "qcow2", "-o"])
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert_clean_failure(&o, &out, &["not implemented yet", "raw"]);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = kubebake()
+        .args(["build", "--no-such-flag"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+}
