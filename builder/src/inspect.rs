@@ -204,6 +204,9 @@ pub fn render(r: &Report) -> String {
             p.offset >> 20,
             p.guid.as_deref().unwrap_or("")
         ));
+        if p.attributes & (1 << 60) != 0 {
+            s.push_str("         attributes: read-only\n");
+        }
         match &p.filesystem {
             FsInfo::Ext4(e) => s.push_str(&format!(
                 "         ext4 uuid {} label {:?} {} blocks of {} ({} free)\n         features {}\n",

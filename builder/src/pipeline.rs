@@ -273,8 +273,9 @@ pub fn build(req: &Request) -> Result<Outcome> {
 /// A full fixed-size root gets a one-line cause and fix.
 fn explain_no_space(e: anyhow::Error) -> anyhow::Error {
     for cause in e.chain() {
-        if let Some(ext4w::Error::NoSpace { needed, available }) =
-            cause.downcast_ref::<ext4w::Error>()
+        if let Some(ext4w::Error::NoSpace {
+            needed, available, ..
+        }) = cause.downcast_ref::<ext4w::Error>()
         {
             return anyhow::anyhow!(
                 "root filesystem does not fit: it needs more than {} MiB but disk.root_size_mib \

@@ -369,3 +369,75 @@ fn two_builds_with_same_inputs_are_identical() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_ne!(sha256_hex(&img), sums[0]);
 }
+
+#[test]
+fn inspect_reads_an_image_made_by_other_tools() {
+    for t in ["sgdisk", "mkfs.vfat", "mkfs.ext4"] {
+        if !have(t) {
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = dir.path().join("foreign.img");
+    std::fs::File::create(&img)
+        .expect("create")
+        .set_len(64 * MIB)
+        .expect("size");
+    let (ok, out) = run(Command::new("sgdisk")
+        .args([
+            "-n1:2048:+40M",
+            "-t1:ef00",
+            "-c1:EFI",
+            "-n2:0:0",
+            "-t2:8300",
+            "-c2:data",
+        ])
+        .arg(&img));
+    assert!(ok, "{out}");
+    let (ok, out) = run(Command::new("mkfs.vfat")
+        .args([
+            "-F",
+            "32",
+            "-s",
+            "1",
+            "-n",
+            "FOREIGN",
+            "--offset=2048",
+            "-i",
+            "1234abcd",
+        ])
+        .arg(&img)
+        .arg("40960"));
+    assert!(ok, "mkfs.vfat: {out}");
+    let (p2, _, _) = sgdisk_info(&img, 2);
+    let (ok, out) = run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "foreign", "-E"])
+        .arg(format!("offset={p2},nodiscard"))
+        .arg(&img)
+        .arg("16000k"));
+    assert!(ok, "mkfs.ext4: {out}");
+    let o = kubebake()
+        .arg("inspect")
+        .arg("--json")
+        .arg(&img)
+        .output()
+        .expect("inspect");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let parts = r["partitions"].as_array().expect("parts");
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0]["name"], "EFI");
+    assert_eq!(parts[0]["type_name"], "esp");
+    assert_eq!(parts[0]["filesystem"]["type"], "fat");
+    assert_eq!(
+        parts[0]["filesystem"]["volume_id"].as_u64(),
+        Some(0x1234_abcd)
+    );
+    assert_eq!(parts[1]["filesystem"]["type"], "ext4");
+    assert_eq!(parts[1]["filesystem"]["label"], "foreign");
+    assert!(
+        r.get("manifest").is_none(),
+        "no manifest section on a foreign image"
+    );
+    assert!(r.get("cmdline").is_none());
+}

@@ -146,7 +146,7 @@ pub fn bake<W: Write + Seek>(
     if !cni_from_component {
         system::cni_links(&mut sink, &seen.cni_plugins)?;
     }
-    overlays::embedded(&mut sink)?;
+    overlays::embedded(&mut sink, plan.profile)?;
     overlays::profile_dirs(&mut sink, plan.profile)?;
     system::bake(&mut sink, plan.profile, &seen)?;
     manifest::bake(&mut sink, plan, &boot)?;

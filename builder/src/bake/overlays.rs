@@ -11,11 +11,39 @@ use super::Sink;
 use crate::embedded::{Embedded, OVERLAYS};
 use crate::profile::Resolved;
 
+/// The repart definition creating STATE; `disk.state_min_mib` sets its minimum.
+const STATE_REPART: &str = "usr/lib/repart.d/50-state.conf";
+
+/// Replace `SizeMinBytes=` in the STATE definition.
+fn with_state_min(data: &[u8], mib: u64) -> Vec<u8> {
+    let text = String::from_utf8_lossy(data);
+    let mut out: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("SizeMinBytes=") {
+                format!("SizeMinBytes={mib}M\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    if !out.contains("SizeMinBytes=") {
+        out.push_str(&format!("SizeMinBytes={mib}M\n"));
+    }
+    out.into_bytes()
+}
+
 /// The overlays/ tree compiled into the binary.
-pub fn embedded<W: Write + Seek>(sink: &mut Sink<'_, W>) -> Result<()> {
+pub fn embedded<W: Write + Seek>(sink: &mut Sink<'_, W>, r: &Resolved) -> Result<()> {
     for e in OVERLAYS {
         match *e {
             Embedded::Dir(p) => sink.dir(p, 0o755)?,
+            Embedded::File(p, mode, data) if p == STATE_REPART => {
+                match r.profile.disk.state_min_mib {
+                    Some(mib) => sink.file(p, mode, &with_state_min(data, mib))?,
+                    None => sink.file(p, mode, data)?,
+                }
+            }
             Embedded::File(p, mode, data) => sink.file(p, mode, data)?,
             Embedded::Symlink(p, t) => sink.symlink(p, t)?,
         }
@@ -73,4 +101,17 @@ fn walk<W: Write + Seek>(sink: &mut Sink<'_, W>, root: &Path, rel: &str) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_min_replaces_or_appends() {
+        let out = with_state_min(b"[Partition]\nSizeMinBytes=1G\nFormat=ext4\n", 2048);
+        assert_eq!(out, b"[Partition]\nSizeMinBytes=2048M\nFormat=ext4\n");
+        let out = with_state_min(b"[Partition]\n", 64);
+        assert_eq!(out, b"[Partition]\nSizeMinBytes=64M\n");
+    }
 }
