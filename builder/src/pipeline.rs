@@ -65,14 +65,16 @@ const FORMATS: &[&str] = &["raw"];
 /// Formats in the CLI contract that are not written yet.
 const PLANNED: &[&str] = &["qcow2", "vmdk", "ova", "vhd", "raw.xz", "raw.zst"];
 
-/// SOURCE_DATE_EPOCH, or 0 (1970-01-01) when unset: images are reproducible
-/// by default; set it to date the build.
-pub fn source_date_epoch() -> Result<i64> {
+/// SOURCE_DATE_EPOCH if set. Unset, images are still reproducible: baked
+/// entries, the superblock and the ESP use 0 (1970; FAT clamps to 1980) and
+/// rootfs entries keep their tarball times (they are clamped only when
+/// SOURCE_DATE_EPOCH is set). Wall-clock time never enters the image.
+pub fn source_date_epoch() -> Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).with_context(|| {
             format!("SOURCE_DATE_EPOCH={v} is not an integer; unset it or fix it")
         }),
-        _ => Ok(0),
+        _ => Ok(None),
     }
 }
 
@@ -161,7 +163,8 @@ fn sizing(r: &profile::Resolved) -> Sizing {
 /// Run a build.
 pub fn build(req: &Request) -> Result<Outcome> {
     let started = Instant::now();
-    let epoch = source_date_epoch()?;
+    let sde = source_date_epoch()?;
+    let epoch = sde.unwrap_or(0);
     let r = profile::resolve(req.profile.as_deref(), &req.sets)?;
     let format = req.format.clone().unwrap_or_else(|| {
         r.profile
@@ -211,6 +214,7 @@ pub fn build(req: &Request) -> Result<Outcome> {
     progress.phase("rootfs");
     let mut opts = Options::new(*ids.root_fs.as_bytes(), epoch);
     opts.label = "root-a".into();
+    opts.clamp_times = sde.is_some();
     opts.sizing = sizing(&r);
     let window = Window::new(&mut file, lay.root_offset, None).named("root-a");
     let mut writer = ext4w::Writer::new(window, opts).context("starting the root filesystem")?;

@@ -342,7 +342,7 @@ fn two_builds_with_same_inputs_are_identical() {
         let img = dir.path().join(name);
         let o = build(
             dir.path(),
-            &[base.clone()],
+            std::slice::from_ref(&base),
             &img,
             &["--set", "disk.esp_mib=48"],
         );
