@@ -84,6 +84,7 @@ impl Alloc {
                 return Err(Error::NoSpace {
                     needed: (start + len) * BS as u64,
                     available: limit * BS as u64,
+                    context: String::new(),
                 });
             }
         }

@@ -31,12 +31,14 @@ pub enum Error {
         msg: String,
     },
     /// The filesystem does not fit in the requested size.
-    #[error("filesystem does not fit: needs at least {needed} bytes, {available} bytes available")]
+    #[error("filesystem does not fit{context}: needs at least {needed} bytes, {available} bytes available")]
     NoSpace {
-        /// Bytes the content needs.
+        /// Bytes the content needs (at least).
         needed: u64,
         /// Bytes available (the fixed size).
         available: u64,
+        /// Where it happened, e.g. ` while adding "usr/bin/env"` (may be empty).
+        context: String,
     },
     /// A filesystem limit was exceeded (too many inodes, too large, ...).
     #[error("filesystem limit exceeded: {0}")]

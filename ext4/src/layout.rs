@@ -258,6 +258,7 @@ pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<(Summary, W), 
         return Err(Error::NoSpace {
             needed: meta_end * BS as u64,
             available: total * BS as u64,
+            context: String::new(),
         });
     }
 
@@ -559,6 +560,7 @@ fn size_fs<W: Write + Seek>(
                 return Err(Error::NoSpace {
                     needed: a.next * BS as u64,
                     available: bytes,
+                    context: String::new(),
                 });
             }
             if gdt_blocks(groups) > reserve {

@@ -190,7 +190,9 @@ pub struct Entry {
 /// How big the filesystem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sizing {
-    /// Exactly this many bytes (rounded down to whole 4 KiB blocks).
+    /// This many bytes, rounded down to whole 4 KiB blocks; a last block
+    /// group too small to hold anything is left out ([`Summary::size_bytes`]
+    /// is the size actually used).
     Fixed {
         /// Filesystem size in bytes.
         bytes: u64,

@@ -267,6 +267,13 @@ pub fn for_each_entry<R: Read>(
         // I/O errors on the image keep their own variant.
         f(Entry { path, kind, meta }, &mut e).map_err(|err| match err {
             Error::Entry { .. } | Error::Data { .. } => terr(&shown, off, err.to_string()),
+            Error::NoSpace {
+                needed, available, ..
+            } => Error::NoSpace {
+                needed,
+                available,
+                context: format!(" while adding {shown:?} ({source}, byte offset {off})"),
+            },
             other => other,
         })?;
     }

@@ -174,6 +174,7 @@ impl<W: Write + Seek> Writer<W> {
                     return Err(Error::NoSpace {
                         needed: 64 * BS as u64,
                         available: bytes,
+                        context: String::new(),
                     });
                 }
                 if blocks > u64::from(u32::MAX) {
@@ -333,6 +334,20 @@ impl<W: Write + Seek> Writer<W> {
 
     /// Add one entry; see the crate documentation for replacement rules.
     pub fn add(&mut self, entry: Entry, data: &mut dyn Read) -> Result<(), Error> {
+        let path = entry.path.clone();
+        self.add_inner(entry, data).map_err(|e| match e {
+            Error::NoSpace {
+                needed, available, ..
+            } => Error::NoSpace {
+                needed,
+                available,
+                context: format!(" while adding {path:?}"),
+            },
+            e => e,
+        })
+    }
+
+    fn add_inner(&mut self, entry: Entry, data: &mut dyn Read) -> Result<(), Error> {
         let path = entry.path.as_str();
         let comps = split_path(path)?;
         let meta = self.check_meta(path, &entry.meta)?;
