@@ -68,6 +68,11 @@ pub fn plan(r: &Resolved, rootfs: &[PathBuf]) -> Result<Base> {
         );
     }
     check_foreign_arch(r.arch)?;
+    Ok(Base::Mmdebstrap(mmdebstrap_args(r, m)))
+}
+
+/// mmdebstrap arguments for a recipe: tar on stdout, nothing extracted.
+pub fn mmdebstrap_args(r: &Resolved, m: &crate::profile::Mmdebstrap) -> Vec<String> {
     let mut args = vec![
         format!("--variant={}", m.variant.as_deref().unwrap_or("minbase")),
         format!("--architectures={}", r.arch.as_str()),
@@ -85,7 +90,7 @@ pub fn plan(r: &Resolved, rootfs: &[PathBuf]) -> Result<Base> {
     if let Some(mirror) = &m.mirror {
         args.push(mirror.clone());
     }
-    Ok(Base::Mmdebstrap(args))
+    args
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
@@ -193,5 +198,28 @@ impl LayerSource {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mmdebstrap_args_follow_the_profile() {
+        let r = crate::profile::resolve(Some("generic-arm64"), &["packages=[\"vim\"]".into()])
+            .expect("resolve");
+        let m = r.profile.base.mmdebstrap.as_ref().expect("recipe");
+        let a = mmdebstrap_args(&r, m);
+        assert_eq!(a[0], "--variant=minbase");
+        assert!(a.contains(&"--architectures=arm64".to_string()));
+        assert!(a.contains(&"--format=tar".to_string()));
+        let inc = a
+            .iter()
+            .find(|x| x.starts_with("--include="))
+            .expect("include");
+        assert!(inc.contains("linux-image-arm64") && inc.contains("systemd-boot-efi"));
+        assert!(inc.ends_with(",vim"), "profile packages appended: {inc}");
+        assert_eq!(&a[a.len() - 2..], ["trixie", "-"]);
     }
 }
