@@ -237,3 +237,64 @@ fn usage_errors_exit_2() {
         .expect("run");
     assert_eq!(o.status.code(), Some(2));
 }
+
+const VALID_SEED: &str = "#cloud-config\nhostname: worker-1\nkubernetes:\n  role: worker\n  \
+endpoint: 192.168.6.10:6443\n  token: abcdef.0123456789abcdef\n  ca_cert_hash: \
+sha256:a4853df8cab8e1cb0e4856fa816156be2df8895cdd1c7265f572d3777c8f9878\n";
+
+#[test]
+fn invalid_seed_is_rejected_with_its_problems() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rootfs = dir.path().join("r.tar");
+    write_rootfs(&rootfs, Rootfs::full("amd64"));
+    let seed = dir.path().join("user-data");
+    std::fs::write(
+        &seed,
+        VALID_SEED.replace("abcdef.0123456789abcdef", "ABCDEF.0123456789ABCDEF"),
+    )
+    .expect("seed");
+    let out = dir.path().join("o.raw");
+    let mut c = build_cmd(dir.path(), &out, &rootfs);
+    c.arg("--seed").arg(&seed);
+    with_components(&mut c, dir.path(), "");
+    assert_clean_failure(
+        &c.output().expect("run"),
+        &out,
+        &["seed is invalid", "kubernetes.token"],
+    );
+}
+
+#[test]
+fn valid_seed_is_embedded_0600() {
+    if !have("debugfs") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let rootfs = dir.path().join("r.tar");
+    write_rootfs(&rootfs, Rootfs::full("amd64"));
+    let seed = dir.path().join("user-data");
+    std::fs::write(&seed, VALID_SEED).expect("seed");
+    let out = dir.path().join("o.raw");
+    let mut c = build_cmd(dir.path(), &out, &rootfs);
+    c.arg("--seed")
+        .arg(&seed)
+        .args(["--set", "disk.esp_mib=48"]);
+    with_components(&mut c, dir.path(), "");
+    let o = c.output().expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // root A starts right after the 48 MiB ESP at 1 MiB
+    let root = dir.path().join("root.img");
+    let len = std::fs::metadata(&out).expect("img").len();
+    extract(&out, 49 << 20, (len - (50 << 20)) / 2, &root);
+    let (ok, text) = run(Command::new("debugfs")
+        .args(["-R", "cat /usr/lib/kubebake/seed/user-data"])
+        .arg(&root));
+    assert!(
+        ok && text.contains("token: abcdef.0123456789abcdef"),
+        "{text}"
+    );
+    let (_, stat) = run(Command::new("debugfs")
+        .args(["-R", "stat /usr/lib/kubebake/seed/user-data"])
+        .arg(&root));
+    assert!(stat.contains("Mode:  0600"), "{stat}");
+}
