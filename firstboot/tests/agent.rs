@@ -102,7 +102,10 @@ fn node(seed: &str) -> Option<Node> {
 
 impl Node {
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kubebake-firstboot"));
+        // KUBEBAKE_AGENT_BIN lets the same scenario time a release build
+        let exe = std::env::var("KUBEBAKE_AGENT_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubebake-firstboot").to_string());
+        let mut c = Command::new(exe);
         c.args(args)
             .arg("--root")
             .arg(&self.root)
