@@ -64,7 +64,7 @@ impl Default for Inode {
 /// Encode (seconds low 32 bits, extra field) for a timestamp.
 fn encode_time(t: Timestamp) -> (u32, u32) {
     let lo = t.sec as i32;
-    let epoch = ((t.sec - i64::from(lo)) >> 32) as u32 & 3;
+    let epoch = (t.sec.wrapping_sub(i64::from(lo)) >> 32) as u32 & 3;
     (lo as u32, (t.nsec << 2) | epoch)
 }
 

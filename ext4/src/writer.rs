@@ -217,8 +217,9 @@ impl<W: Write + Seek> Writer<W> {
         {
             return Timestamp::from_secs(self.opts.timestamp);
         }
+        // ext4's range with the extra epoch bits: 1901..2446.
         Timestamp {
-            sec: t.sec,
+            sec: t.sec.clamp(-(1 << 31), (1 << 34) - (1 << 31) - 1),
             nsec: t.nsec.min(999_999_999),
         }
     }
@@ -231,6 +232,9 @@ impl<W: Write + Seek> Writer<W> {
         m.ctime = self.clamp(m.ctime);
         for x in &mut m.xattrs {
             crate::xattr::validate(path, x)?;
+        }
+        if !crate::xattr::fits_block(&m.xattrs) {
+            return Err(Error::entry(path, "xattrs do not fit in one 4 KiB block"));
         }
         Ok(m)
     }

@@ -11,6 +11,8 @@ use std::path::Path;
 
 use base64::Engine as _;
 
+mod pax;
+
 use crate::{Entry, EntryKind, Error, Metadata, Timestamp, Writer, Xattr};
 
 /// Counts from one archive.
@@ -94,7 +96,7 @@ fn parse_time(v: &str) -> Option<Timestamp> {
     // "-1.5" means -1 - 0.5 s
     if s.starts_with('-') && nsec > 0 {
         return Some(Timestamp {
-            sec: sec - 1,
+            sec: sec.checked_sub(1)?,
             nsec: 1_000_000_000 - nsec,
         });
     }
@@ -129,7 +131,12 @@ pub fn for_each_entry<R: Read>(
     source: &str,
     f: &mut dyn FnMut(Entry, &mut dyn Read) -> Result<(), Error>,
 ) -> Result<TarStats, Error> {
-    let mut ar = tar::Archive::new(r);
+    let rec = std::rc::Rc::new(std::cell::RefCell::new(pax::Rec::default()));
+    let mut ar = tar::Archive::new(pax::Tee {
+        inner: r,
+        pos: 0,
+        rec: rec.clone(),
+    });
     let mut stats = TarStats::default();
     let mut next_off: u64 = 0;
     let terr = |entry: &str, offset: u64, msg: String| Error::Tar {
@@ -138,13 +145,28 @@ pub fn for_each_entry<R: Read>(
         offset,
         msg,
     };
-    let entries = ar
+    let mut entries = ar
         .entries()
         .map_err(|e| terr("", 0, format!("reading the archive: {e}")))?;
-    for item in entries {
+    loop {
+        rec.borrow_mut().start();
+        let item = entries.next();
+        rec.borrow_mut().stop();
+        let Some(item) = item else { break };
         let mut e = item.map_err(|e| terr("", next_off, format!("bad member header: {e}")))?;
         let off = e.raw_header_position();
-        let raw_name = e.path_bytes().into_owned();
+        // Our own PAX parse (binary values may contain newlines).
+        let own_pax = pax::raw_pax(&rec.borrow(), off).and_then(|d| pax::parse(&d));
+        let pax_get = |k: &str| -> Option<Vec<u8>> {
+            own_pax
+                .as_ref()?
+                .iter()
+                .rev()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let raw_name = pax_get("path").unwrap_or_else(|| e.path_bytes().into_owned());
+        let pax_link = pax_get("linkpath");
         let shown = String::from_utf8_lossy(&raw_name).into_owned();
         next_off = e.raw_file_position() + e.size().div_ceil(512) * 512;
         let h = e.header().clone();
@@ -169,14 +191,31 @@ pub fn for_each_entry<R: Read>(
         let mut mtime = Timestamp::from_secs(i64::try_from(mtime_raw).unwrap_or(i64::MAX));
         let (mut atime, mut ctime) = (None, None);
         let mut xattrs: Vec<Xattr> = Vec::new();
-        let pax = e
-            .pax_extensions()
-            .map_err(|x| terr(&shown, off, format!("bad PAX header: {x}")))?;
-        if let Some(pax) = pax {
-            for ext in pax {
-                let ext = ext.map_err(|x| terr(&shown, off, format!("bad PAX record: {x}")))?;
-                let Ok(key) = ext.key() else { continue };
-                let val = ext.value_bytes();
+        let records: Option<Vec<(String, Vec<u8>)>> = match own_pax {
+            Some(p) => Some(p),
+            None => {
+                let pax = e
+                    .pax_extensions()
+                    .map_err(|x| terr(&shown, off, format!("bad PAX header: {x}")))?;
+                match pax {
+                    None => None,
+                    Some(pax) => {
+                        let mut v = Vec::new();
+                        for ext in pax {
+                            let ext =
+                                ext.map_err(|x| terr(&shown, off, format!("bad PAX record: {x}")))?;
+                            let Ok(key) = ext.key() else { continue };
+                            v.push((key.to_string(), ext.value_bytes().to_vec()));
+                        }
+                        Some(v)
+                    }
+                }
+            }
+        };
+        if let Some(records) = records {
+            for (key, val) in &records {
+                let key = key.as_str();
+                let val = &val[..];
                 let sval = std::str::from_utf8(val).unwrap_or("");
                 let bad = |k: &str| terr(&shown, off, format!("bad PAX {k} value {sval:?}"));
                 match key {
@@ -221,10 +260,13 @@ pub fn for_each_entry<R: Read>(
             }
             tar::EntryType::Directory => EntryKind::Directory,
             tar::EntryType::Symlink | tar::EntryType::Link => {
-                let target = e
-                    .link_name_bytes()
-                    .ok_or_else(|| terr(&shown, off, "link without a target".into()))?
-                    .into_owned();
+                let target = match pax_link {
+                    Some(t) => t,
+                    None => e
+                        .link_name_bytes()
+                        .ok_or_else(|| terr(&shown, off, "link without a target".into()))?
+                        .into_owned(),
+                };
                 if et == tar::EntryType::Symlink {
                     EntryKind::Symlink { target }
                 } else {
