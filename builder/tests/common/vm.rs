@@ -431,6 +431,21 @@ pub fn parse(serial: &str) -> Boot {
 /// Boot `disk` until the guest powers off (or `timeout`), with a fresh copy
 /// of the firmware variables in `work`.
 pub fn boot(arch: Arch, disk: &Path, work: &Path, name: &str, timeout: Duration) -> Boot {
+    boot_with(arch, disk, work, name, timeout, &[], None)
+}
+
+/// [`boot`] with `extra` QEMU arguments (when they contain `-nic`, they
+/// replace the default NIC) and, with `stop_on`, QEMU killed as soon as the
+/// serial log contains that text (no checker output expected then).
+pub fn boot_with(
+    arch: Arch,
+    disk: &Path,
+    work: &Path,
+    name: &str,
+    timeout: Duration,
+    extra: &[String],
+    stop_on: Option<&str>,
+) -> Boot {
     let (code, vars) = arch.firmware();
     let vars_copy = work.join(format!("{name}-vars.fd"));
     fs::copy(vars, &vars_copy).expect("copy firmware vars");
@@ -450,14 +465,12 @@ pub fn boot(arch: Arch, disk: &Path, work: &Path, name: &str, timeout: Duration)
         .arg("-drive")
         .arg(format!("if=pflash,format=raw,file={}", vars_copy.display()))
         .arg("-drive")
-        .arg(format!("file={},format=raw,if=virtio", disk.display()))
-        .args([
-            "-nic",
-            "user,model=virtio-net-pci",
-            "-nographic",
-            "-monitor",
-            "none",
-        ])
+        .arg(format!("file={},format=raw,if=virtio", disk.display()));
+    if !extra.iter().any(|a| a == "-nic") {
+        cmd.args(["-nic", "user,model=virtio-net-pci"]);
+    }
+    cmd.args(extra)
+        .args(["-nographic", "-monitor", "none"])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .stdin(Stdio::null())
@@ -466,16 +479,26 @@ pub fn boot(arch: Arch, disk: &Path, work: &Path, name: &str, timeout: Duration)
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", arch.qemu()));
+    let mut stopped = false;
+    let poll_ms = if stop_on.is_some() { 100 } else { 500 };
     let status = loop {
         if let Some(st) = child.try_wait().expect("waiting for qemu") {
             break Some(st);
+        }
+        if let Some(text) = stop_on {
+            let log = fs::read(&serial).unwrap_or_default();
+            if String::from_utf8_lossy(&log).contains(text) {
+                let _ = child.kill();
+                stopped = true;
+                break child.wait().ok();
+            }
         }
         if t.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
             break None;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(poll_ms));
     };
     let seconds = t.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&fs::read(&serial).unwrap_or_default()).into_owned();
@@ -494,6 +517,10 @@ pub fn boot(arch: Arch, disk: &Path, work: &Path, name: &str, timeout: Duration)
         "boot {name} timed out after {timeout:?}\n{}",
         b.tail()
     );
+    if stopped {
+        eprintln!("boot {name}: killed after the serial log showed {stop_on:?}");
+        return b;
+    }
     assert!(
         b.report.contains_key("done"),
         "boot {name}: checker did not finish\n{}",
