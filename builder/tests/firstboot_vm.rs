@@ -1,0 +1,503 @@
+//! VM test of the first-boot agent (issue 5, Acceptance 4 and 5), amd64,
+//! QEMU TCG + OVMF. One image is built by `kubebake build` from the cached
+//! Debian trixie test rootfs with the kubeadm/kubelet/kubectl doubles, the
+//! agent, and a test-only checker layer (firstboot_vm/layer.rs); every case
+//! boots a grown copy of it with a CIDATA seed disk made by
+//! `kubebake seed image` and two NICs on different user-mode subnets
+//! (`restrict=on`: nothing leaves the host), the seed advertising the second.
+//!
+//! The console shows the agent's `kubebake: phase=…` lines, the doubles'
+//! records (argv, config with tokens hashed) and the checker's `BOOTTEST`
+//! lines. Under `CI=true` a missing qemu/OVMF/rootfs/agent is a failure.
+//!
+//! Run: `cargo build --release --workspace && cargo test --release -p kubebake
+//! --test firstboot_vm -- --nocapture --test-threads=1`.
+
+mod common;
+#[path = "firstboot_vm/console.rs"]
+mod console;
+#[path = "firstboot_vm/layer.rs"]
+mod layer;
+#[path = "firstboot_vm/seeds.rs"]
+mod seeds;
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::vm::{
+    boot_with, build_image, components, copy_and_grow, host_ready, test_rootfs, Arch, Boot,
+};
+use seeds::{Role, Seed, CA_HASH, ENDPOINT};
+use sha2::{Digest, Sha256};
+
+const ARCH: Arch = Arch::Amd64;
+/// Per boot: TCG on a heavily shared 2-core host.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// The agent's phases, in order.
+const PHASES: [&str; 9] = [
+    "acquire",
+    "validate",
+    "host",
+    "preflight",
+    "render",
+    "kubeadm",
+    "cni",
+    "runcmd",
+    "done",
+];
+
+/// The image every case boots a copy of.
+struct Fixture {
+    work: PathBuf,
+    img: PathBuf,
+}
+
+static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+
+/// Build the image once (None: prerequisites missing outside CI).
+fn fixture() -> Option<&'static Fixture> {
+    FIXTURE
+        .get_or_init(|| {
+            if !host_ready(ARCH) {
+                return None;
+            }
+            let rootfs = test_rootfs(ARCH)?;
+            let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("firstboot-vm");
+            let _ = fs::remove_dir_all(&work);
+            fs::create_dir_all(&work).expect("create work dir");
+            let layer = layer::write(&work, ARCH.tty());
+            let comps = components(ARCH, &work, None)?;
+            let img = work.join("node.img");
+            let secs = build_image(ARCH, &rootfs, &layer, &comps, &img);
+            eprintln!("kubebake build (amd64, firstboot VM test): {secs:.1} s");
+            Some(Fixture { work, img })
+        })
+        .as_ref()
+}
+
+/// One VM: a grown copy of the image plus its CIDATA seed disk.
+struct Node {
+    fx: &'static Fixture,
+    name: &'static str,
+    disk: PathBuf,
+    cidata: PathBuf,
+    seed: Seed,
+}
+
+impl Node {
+    fn new(fx: &'static Fixture, name: &'static str, seed: Seed) -> Node {
+        let disk = fx.work.join(format!("{name}.img"));
+        copy_and_grow(&fx.img, &disk);
+        let cidata = seeds::cidata(&seed, &fx.work, name, layer::CNI_PATH, layer::DOUBLE_ETC);
+        Node {
+            fx,
+            name,
+            disk,
+            cidata,
+            seed,
+        }
+    }
+
+    /// Boot `n` of this node; asserts no secret reached the console.
+    fn boot(&self, n: u32, stop_on: Option<&str>) -> Boot {
+        let extra: Vec<String> = [
+            "-nic",
+            "user,model=virtio-net-pci,net=10.0.2.0/24,restrict=on",
+            "-nic",
+            "user,model=virtio-net-pci,net=10.0.3.0/24,restrict=on",
+            "-drive",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!(
+            "file={},format=raw,if=virtio,readonly=on",
+            self.cidata.display()
+        )])
+        .collect();
+        let name = format!("{}{n}", self.name);
+        let b = boot_with(
+            ARCH,
+            &self.disk,
+            &self.fx.work,
+            &name,
+            BOOT_TIMEOUT,
+            &extra,
+            stop_on,
+        );
+        eprintln!("VM {name}: {:.0} s", b.seconds);
+        assert_no_secrets(&b, &self.seed, &name);
+        b
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.disk);
+    }
+}
+
+/// The token (and its secret half) and the seed's private keys never reach
+/// the serial console.
+fn assert_no_secrets(b: &Boot, seed: &Seed, name: &str) {
+    let secret = &seed.token[7..];
+    assert!(
+        !b.serial.contains(seed.token) && !b.serial.contains(secret),
+        "boot {name}: the bootstrap token appears on the serial console"
+    );
+    let pki = common::vm::repo().join("seed/tests/fixtures/pki");
+    for key in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd-ca.key"] {
+        let text = fs::read_to_string(pki.join(key)).expect("read fixture key");
+        for l in text.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(
+                !b.serial.contains(l),
+                "boot {name}: a line of {key} appears on the serial console"
+            );
+        }
+    }
+    assert!(
+        !b.serial.contains("PRIVATE KEY-----"),
+        "boot {name}: a PEM private key header appears on the serial console"
+    );
+}
+
+/// The checker's `status_json` (the agent's redacted status).
+fn status(b: &Boot) -> serde_json::Value {
+    serde_json::from_str(b.get("status_json"))
+        .unwrap_or_else(|e| panic!("status_json: {e}\n{}", b.get("status_json")))
+}
+
+/// The last kubeadm init/join argv the double recorded.
+fn kubeadm_argv(serial: &str) -> Vec<String> {
+    console::records(serial, "kubeadm-double", "argv")
+        .into_iter()
+        .map(|a| a.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .rfind(|a| matches!(a.first().map(String::as_str), Some("init" | "join")))
+        .unwrap_or_else(|| panic!("no kubeadm init/join argv on the console"))
+}
+
+/// Every phase printed ok across `serials` and none failed; `done` last.
+fn assert_all_phases_ok(serials: &[&str]) {
+    let lines: Vec<console::PhaseLine> = serials.iter().flat_map(|s| console::phases(s)).collect();
+    for p in PHASES {
+        assert!(
+            lines.iter().any(|l| l.phase == p && l.result == "ok"),
+            "no `kubebake: phase={p} result=ok` line; phase lines: {lines:#?}"
+        );
+    }
+    let bad: Vec<_> = lines.iter().filter(|l| l.result == "fail").collect();
+    assert!(bad.is_empty(), "failed phases: {bad:#?}");
+    let last = lines.last().expect("phase lines");
+    assert_eq!(last.phase, "done", "last phase line {last:?}");
+}
+
+/// The address the VM has in the second subnet (from the checker).
+fn second_nic_address(b: &Boot) -> String {
+    let addrs = b.get("addresses");
+    addrs
+        .split(',')
+        .filter_map(|a| a.split_once('='))
+        .map(|(_, cidr)| cidr.split('/').next().unwrap_or(cidr))
+        .find(|ip| ip.starts_with("10.0.3."))
+        .unwrap_or_else(|| panic!("no address in 10.0.3.0/24: {addrs}"))
+        .to_string()
+}
+
+/// The node-ip kubelet argument in a rendered kubeadm config (v1beta4 list
+/// form `- name: node-ip` / `value: …`, or v1beta3 map form `node-ip: …`).
+fn node_ip(config: &str) -> Option<String> {
+    let lines: Vec<&str> = config.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim_start().trim_start_matches("- ");
+        if t == "name: node-ip" {
+            return lines
+                .get(i + 1)
+                .and_then(|n| console::yaml_value(n, "value"))
+                .map(str::to_string);
+        }
+        if let Some(v) = console::yaml_value(l, "node-ip") {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+/// A finished run on `last` (serials of every boot of the run in order):
+/// phases, argv, recorded config against the seed, checker facts.
+fn assert_finished_run(serials: &[&str], last: &Boot, seed: &Seed) -> String {
+    assert_all_phases_ok(serials);
+    assert_eq!(last.get("firstboot_result"), "success", "{}", last.tail());
+    assert_eq!(last.get("done_marker"), "present");
+    assert_eq!(last.get("hostname"), seed.hostname);
+
+    let argv = kubeadm_argv(&last.serial);
+    assert_eq!(
+        argv,
+        [
+            seed.role.kubeadm(),
+            "--config",
+            "/var/lib/kubebake/kubeadm.yaml"
+        ],
+        "kubeadm argv"
+    );
+
+    let config = console::kubeadm_configs(&last.serial)
+        .pop()
+        .unwrap_or_else(|| panic!("no kubeadm config on the console\n{}", last.tail()));
+    let token_hash = seed.token_sha256();
+    assert!(
+        config.contains(&format!("sha256:{token_hash}")),
+        "config lacks the seed token (by hash):\n{config}"
+    );
+    let printed = console::records(&last.serial, "kubeadm-double", "token-sha256");
+    assert!(
+        printed.contains(&token_hash.as_str()),
+        "token-sha256 records {printed:?} lack {token_hash}"
+    );
+    assert!(
+        config.contains(CA_HASH),
+        "config lacks the CA hash:\n{config}"
+    );
+    assert!(
+        !config.contains("unsafeSkipCAVerification: true"),
+        "CA not pinned:\n{config}"
+    );
+    assert!(
+        config.contains(ENDPOINT),
+        "config lacks the endpoint {ENDPOINT}:\n{config}"
+    );
+    let addr = second_nic_address(last);
+    let ip = node_ip(&config).unwrap_or_else(|| panic!("no node-ip in:\n{config}"));
+    assert_eq!(ip, addr, "node-ip is not the second NIC's address");
+    if seed.role != Role::Worker {
+        assert_eq!(
+            console::yaml_value(&config, "advertiseAddress"),
+            Some(addr.as_str()),
+            "advertiseAddress is not the second NIC's address:\n{config}"
+        );
+    }
+    assert!(
+        console::records(&last.serial, "kubeadm-double", "mode")
+            .iter()
+            .all(|m| m.starts_with(&format!("{} ", seed.mode))),
+        "kubeadm double not in mode {}",
+        seed.mode
+    );
+
+    let st = status(last);
+    assert_eq!(st["finished"], true, "status {st}");
+    assert!(st["last_error"].is_null(), "status {st}");
+    assert_eq!(last.get("seed_copy_mode"), "600");
+    assert_eq!(last.get("kubeadm_yaml_mode"), "600");
+    eprintln!(
+        "{} {}: argv {argv:?}; advertise {addr}; endpoint, token hash and CA hash in the config",
+        seed.role.name(),
+        seed.hostname
+    );
+    addr
+}
+
+fn num(v: &serde_json::Value, what: &str) -> u64 {
+    v.as_u64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
+}
+
+/// Acceptance 5: unit start to kubeadm invocation minus waits, in ms.
+fn own_work_ms(b: &Boot) -> f64 {
+    let st = status(b);
+    let to_kubeadm = num(&st["to_kubeadm_ms"], "to_kubeadm_ms");
+    let waits = num(&st["waits_before_kubeadm_ms"], "waits_before_kubeadm_ms");
+    let us = |k: &str| -> u64 {
+        b.get(k)
+            .parse()
+            .unwrap_or_else(|e| panic!("BOOTTEST {k}={}: {e}", b.get(k)))
+    };
+    // unit start (leaving inactive) to the agent's main process start
+    let exec_ms = us("firstboot_exec_start_us").saturating_sub(us("firstboot_inactive_exit_us"))
+        as f64
+        / 1000.0;
+    let mut breakdown = Vec::new();
+    if let Some(phases) = st["completed"].as_array() {
+        for p in phases {
+            breakdown.push(format!(
+                "{}={}ms(wait {}ms)",
+                p["phase"].as_str().unwrap_or("?"),
+                p["duration_ms"],
+                p["wait_ms"]
+            ));
+        }
+    }
+    let own = exec_ms + to_kubeadm.saturating_sub(waits) as f64;
+    eprintln!(
+        "AGENT OWN WORK (unit start -> kubeadm invocation, minus waits): {own:.0} ms \
+         = exec {exec_ms:.0} ms + to_kubeadm {to_kubeadm} ms - waits {waits} ms; \
+         phases: {}",
+        breakdown.join(" ")
+    );
+    own
+}
+
+#[test]
+fn worker_joins_on_second_nic_hostname_persists_no_rerun() {
+    let Some(fx) = fixture() else { return };
+    let node = Node::new(
+        fx,
+        "worker",
+        Seed {
+            role: Role::Worker,
+            hostname: "vm-worker-1",
+            token: "wk5vm1.a1b2c3d4e5f6a7b8",
+            mode: "ok",
+        },
+    );
+    let b1 = node.boot(1, None);
+    assert_finished_run(&[&b1.serial], &b1, &node.seed);
+    assert_eq!(b1.get("kubeadm_calls"), "1");
+    let own = own_work_ms(&b1);
+
+    let b2 = node.boot(2, None);
+    assert_ne!(b1.get("boot_id"), b2.get("boot_id"), "not a second boot");
+    assert_eq!(b2.get("hostname"), "vm-worker-1", "hostname after reboot");
+    assert_eq!(b2.get("etc_hostname"), "vm-worker-1");
+    assert_eq!(b2.get("done_marker"), "present");
+    let again: Vec<_> = console::phases(&b2.serial);
+    assert!(
+        !again.iter().any(|l| l.phase == "acquire"),
+        "the agent ran again on boot 2: {again:#?}"
+    );
+    assert_eq!(b2.get("firstboot_condition"), "no", "{}", b2.tail());
+    assert_eq!(b2.get("firstboot_active"), "inactive");
+    assert_eq!(b2.get("kubeadm_calls"), "1", "kubeadm ran again on boot 2");
+    assert!(
+        own < 1000.0,
+        "the agent's own work before kubeadm is {own:.0} ms (>= 1 s)"
+    );
+}
+
+#[test]
+fn init_killed_mid_run_resumes_and_applies_cni() {
+    let Some(fx) = fixture() else { return };
+    let node = Node::new(
+        fx,
+        "init",
+        Seed {
+            role: Role::Init,
+            hostname: "vm-cp-1",
+            token: "in5vm1.0011223344556677",
+            mode: "fail-twice-connection-refused",
+        },
+    );
+    // Power cut while the agent waits to retry kubeadm.
+    let b1 = node.boot(1, Some("kubebake: phase=kubeadm result=retry"));
+    let p1 = console::phases(&b1.serial);
+    assert!(
+        !p1.iter().any(|l| l.phase == "done"),
+        "boot 1 finished before the kill: {p1:#?}"
+    );
+    assert!(
+        p1.iter()
+            .any(|l| l.phase == "preflight" && l.result == "ok"),
+        "boot 1 did not get past preflight: {p1:#?}"
+    );
+    let b2 = node.boot(2, None);
+    assert_finished_run(&[&b1.serial, &b2.serial], &b2, &node.seed);
+    // The resumed run went on from kubeadm: no acquire/preflight again.
+    let p2 = console::phases(&b2.serial);
+    assert!(
+        !p2.iter()
+            .any(|l| l.phase == "acquire" || l.phase == "preflight"),
+        "boot 2 redid finished phases: {p2:#?}"
+    );
+    assert_eq!(b2.get("kubeadm_calls"), "3");
+    // The CNI manifest applied with admin.conf after init.
+    let want = hex::encode(Sha256::digest(layer::CNI_MANIFEST.as_bytes()));
+    let applied = console::records(&b2.serial, "kubectl-double", "apply-file");
+    assert!(
+        applied
+            .iter()
+            .any(|a| *a == format!("{} sha256={want}", layer::CNI_PATH)),
+        "CNI manifest not applied: {applied:?}"
+    );
+    let kubectl = console::records(&b2.serial, "kubectl-double", "argv");
+    assert!(
+        kubectl
+            .iter()
+            .any(|a| a.contains("/etc/kubernetes/admin.conf") && a.contains("apply")),
+        "kubectl argv {kubectl:?}"
+    );
+}
+
+#[test]
+fn control_plane_join_retries_connection_refused_twice() {
+    let Some(fx) = fixture() else { return };
+    let node = Node::new(
+        fx,
+        "cp",
+        Seed {
+            role: Role::ControlPlane,
+            hostname: "vm-cp-2",
+            token: "cp5vm1.8899aabbccddeeff",
+            mode: "fail-twice-connection-refused",
+        },
+    );
+    let b = node.boot(1, None);
+    assert_finished_run(&[&b.serial], &b, &node.seed);
+    let lines = console::phases(&b.serial);
+    let kubeadm: Vec<_> = lines.iter().filter(|l| l.phase == "kubeadm").collect();
+    let shape: Vec<&str> = kubeadm.iter().map(|l| l.result.as_str()).collect();
+    assert_eq!(
+        shape,
+        ["retry", "retry", "ok"],
+        "kubeadm lines {kubeadm:#?}"
+    );
+    for r in &kubeadm[..2] {
+        assert!(
+            r.detail.contains("connection refused"),
+            "retry without the reason: {r:?}"
+        );
+    }
+    assert!(kubeadm[2].detail.contains("attempts=3"), "{:?}", kubeadm[2]);
+    assert_eq!(b.get("kubeadm_calls"), "3");
+}
+
+#[test]
+fn jws_error_stops_with_expired_token_advice() {
+    let Some(fx) = fixture() else { return };
+    let node = Node::new(
+        fx,
+        "jws",
+        Seed {
+            role: Role::Worker,
+            hostname: "vm-worker-2",
+            token: "jw5vm1.ffeeddccbbaa9988",
+            mode: "jws",
+        },
+    );
+    let b = node.boot(1, None);
+    let lines = console::phases(&b.serial);
+    let fail: Vec<_> = lines
+        .iter()
+        .filter(|l| l.phase == "kubeadm" && l.result == "fail")
+        .collect();
+    assert_eq!(fail.len(), 1, "phase lines {lines:#?}");
+    assert!(
+        fail[0].detail.contains("kubeadm token create"),
+        "no expired-token advice: {:?}",
+        fail[0]
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.result == "retry" || l.phase == "done"),
+        "a permanent error was retried or finished: {lines:#?}"
+    );
+    assert_eq!(b.get("kubeadm_calls"), "1");
+    assert_eq!(b.get("done_marker"), "absent");
+    assert_ne!(b.get("firstboot_result"), "success");
+    let st = status(&b);
+    assert_eq!(st["finished"], false, "status {st}");
+    let advice = st["advice"].as_str().unwrap_or_default();
+    assert!(advice.contains("kubeadm token create"), "status {st}");
+    eprintln!("jws: {}", fail[0].detail);
+}

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Test-only checker for the first-boot VM test (never in real images). Runs
+# after kubebake-firstboot.service has finished (or was skipped), prints
+# `BOOTTEST key=value` lines on the serial console, then powers the VM off.
+# It never prints the seed: only redacted agent status and hashes.
+# Usage: check.sh SERIAL_DEVICE
+TTY=${1:-/dev/ttyS0}
+out() { printf 'BOOTTEST %s\n' "$*" > "$TTY"; }
+prop() { systemctl show -p "$1" --value kubebake-firstboot.service; }
+
+out "begin=1"
+out "firstboot_active=$(prop ActiveState)"
+out "firstboot_result=$(prop Result)"
+out "firstboot_condition=$(prop ConditionResult)"
+out "firstboot_exit_status=$(prop ExecMainStatus)"
+out "firstboot_inactive_exit_us=$(prop InactiveExitTimestampMonotonic)"
+out "firstboot_exec_start_us=$(prop ExecMainStartTimestampMonotonic)"
+out "firstboot_active_enter_us=$(prop ActiveEnterTimestampMonotonic)"
+out "hostname=$(cat /proc/sys/kernel/hostname)"
+out "etc_hostname=$(head -n 1 /etc/hostname 2>/dev/null)"
+out "done_marker=$(test -e /var/lib/kubebake/firstboot.done && echo present || echo absent)"
+out "status_json=$(kubebake-firstboot status --json 2>&1 | tr -d '\n')"
+out "kubeadm_calls=$(cat /var/lib/kubeadm-double/count 2>/dev/null || echo 0)"
+out "kubectl_calls=$(cat /var/lib/kubeadm-double/kubectl-count 2>/dev/null || echo 0)"
+out "addresses=$(ip -o -4 addr show 2>/dev/null | awk '{print $2 "=" $4}' | paste -sd, -)"
+out "seed_copy_mode=$(stat -c %a /var/lib/kubebake/seed/user-data 2>&1)"
+out "kubeadm_yaml_mode=$(stat -c %a /var/lib/kubebake/kubeadm.yaml 2>&1)"
+out "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
+out "done=1"
+sync
+systemctl poweroff
