@@ -10,13 +10,13 @@ use crate::csum::{fs_seed, inode_seed};
 use crate::dir::{self, DirEnt};
 use crate::group::GroupDesc;
 use crate::inode::{self, Inode, INODE_SIZE};
+use crate::sizing::{place_group_meta, size_fs};
 use crate::superblock::Super;
 use crate::writer::{Extent, NodeId, NodeKind, MAX_EXTENT_LEN, ROOT};
 use crate::xattr::{self, Placement};
 use crate::{Error, Metadata, Sizing, Summary, Timestamp, Writer};
 
 const FIRST_INO: u32 = 11;
-const MIN_LAST_GROUP: u64 = 64;
 
 /// Per-inode layout decisions.
 #[derive(Default, Clone)]
@@ -27,14 +27,6 @@ struct Plan {
     tree_blocks: Vec<u64>,
     xattr_block: Option<u64>,
     links: u32,
-}
-
-/// Block runs of a group's bitmaps and inode table.
-#[derive(Clone, Copy, Debug)]
-struct GroupMeta {
-    block_bitmap: u64,
-    inode_bitmap: u64,
-    inode_table: u64,
 }
 
 fn runs_to_extents(runs: &[(u64, u64)]) -> Vec<Extent> {
@@ -56,33 +48,6 @@ fn runs_to_extents(runs: &[(u64, u64)]) -> Vec<Extent> {
         }
     }
     out
-}
-
-fn place_group_meta(a: &mut Alloc, groups: u64, ipg: u64) -> Result<Vec<GroupMeta>, Error> {
-    let it_blocks = ipg * INODE_SIZE as u64 / BS as u64;
-    let mut bb = Vec::with_capacity(groups as usize);
-    for _ in 0..groups {
-        bb.push(a.take(1)?.0);
-    }
-    let mut ib = Vec::with_capacity(groups as usize);
-    for _ in 0..groups {
-        ib.push(a.take(1)?.0);
-    }
-    let mut out = Vec::with_capacity(groups as usize);
-    for g in 0..groups as usize {
-        let table = loop {
-            let (s, l) = a.take(it_blocks)?;
-            if l == it_blocks {
-                break s;
-            }
-        };
-        out.push(GroupMeta {
-            block_bitmap: bb[g],
-            inode_bitmap: ib[g],
-            inode_table: table,
-        });
-    }
-    Ok(out)
 }
 
 fn mode_bits(kind: &NodeKind) -> (u16, u8) {
@@ -521,105 +486,4 @@ fn build_inode<W: Write + Seek>(
     }
     ind.sectors = blocks * (BS as u64 / 512);
     ind
-}
-
-/// Choose the total block count, group count and inodes per group.
-fn size_fs<W: Write + Seek>(
-    w: &Writer<W>,
-    meta_start: u64,
-    want_inodes: u64,
-) -> Result<(u64, u64, u64, Vec<GroupMeta>), Error> {
-    let reserve = w.alloc.gdt_reserve;
-    let ipg_for = |groups: u64| -> u64 { (want_inodes.div_ceil(groups).div_ceil(16) * 16).max(16) };
-    match w.opts.sizing {
-        Sizing::Fixed { bytes } => {
-            let mut total = bytes / BS as u64;
-            let last = total % BPG;
-            let g = total / BPG;
-            if last != 0 && g > 0 {
-                let min = if has_super(g) {
-                    1 + reserve + MIN_LAST_GROUP
-                } else {
-                    MIN_LAST_GROUP
-                };
-                if last < min {
-                    total = g * BPG;
-                }
-            }
-            let groups = total.div_ceil(BPG);
-            let ipg = ipg_for(groups);
-            if ipg > BPG {
-                return Err(Error::Limit(format!(
-                    "{want_inodes} inodes do not fit in {groups} block groups"
-                )));
-            }
-            let mut a = Alloc::new(reserve, None);
-            a.next = meta_start;
-            let gm = place_group_meta(&mut a, groups, ipg)?;
-            if a.next > total {
-                return Err(Error::NoSpace {
-                    needed: a.next * BS as u64,
-                    available: bytes,
-                    context: String::new(),
-                });
-            }
-            if gdt_blocks(groups) > reserve {
-                return Err(Error::Limit("group descriptor table too large".into()));
-            }
-            Ok((total, groups, ipg, gm))
-        }
-        Sizing::Fit {
-            headroom_bytes,
-            headroom_percent,
-            ..
-        } => {
-            let mut groups = meta_start.div_ceil(BPG).max(1);
-            for _ in 0..64 {
-                let mut ipg = ipg_for(groups);
-                while ipg > BPG {
-                    groups += 1;
-                    ipg = ipg_for(groups);
-                }
-                let mut a = Alloc::new(reserve, None);
-                a.next = meta_start;
-                let gm = place_group_meta(&mut a, groups, ipg)?;
-                let end = a.next;
-                let mut total = end
-                    + headroom_bytes.div_ceil(BS as u64)
-                    + end * u64::from(headroom_percent) / 100;
-                let g = total / BPG;
-                let last = total % BPG;
-                if last != 0 {
-                    let min = if has_super(g) {
-                        1 + reserve + MIN_LAST_GROUP
-                    } else {
-                        MIN_LAST_GROUP
-                    };
-                    if last < min {
-                        total = g * BPG + min;
-                    }
-                }
-                let need_groups = total.div_ceil(BPG);
-                if need_groups <= groups {
-                    // Fewer groups than planned would strand the metadata; keep
-                    // the total inside the planned groups' range.
-                    let total = total
-                        .max((groups - 1) * BPG + MIN_LAST_GROUP.max(1 + reserve + MIN_LAST_GROUP));
-                    let total = total.min(groups * BPG).max(end);
-                    if gdt_blocks(groups) > reserve {
-                        return Err(Error::Limit(format!(
-                            "filesystem needs {groups} block groups; at most {} are supported",
-                            reserve * crate::alloc::DESC_PER_BLOCK
-                        )));
-                    }
-                    if total > u64::from(u32::MAX) {
-                        return Err(Error::Limit("filesystem over 16 TiB".into()));
-                    }
-                    return Ok((total, groups, ipg, gm));
-                }
-                groups = need_groups;
-            }
-            Err(Error::Limit("could not settle the filesystem size".into()))
-        }
-    }
 }

@@ -65,6 +65,8 @@ mod group;
 mod htree;
 mod inode;
 mod layout;
+mod out;
+mod sizing;
 mod superblock;
 pub mod tar;
 mod writer;
