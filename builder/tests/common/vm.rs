@@ -193,13 +193,25 @@ pub fn checker_layer(dir: &Path, arch: Arch) -> PathBuf {
     );
     // TCG on a busy 2-core host can be 10x slower than hardware: give jobs and
     // devices more than systemd's 90 s defaults (test images only).
-    let mut h = tar::Header::new_gnu();
-    h.set_size(0);
-    h.set_mode(0o755);
-    h.set_mtime(1_735_689_600);
-    h.set_entry_type(tar::EntryType::Directory);
-    b.append_data(&mut h, "etc/systemd/system.conf.d/", std::io::empty())
-        .expect("tar append dir");
+    // systemd-modules-load.service sets its own 90 s TimeoutSec.
+    for d in [
+        "etc/systemd/system.conf.d/",
+        "etc/systemd/system/systemd-modules-load.service.d/",
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o755);
+        h.set_mtime(1_735_689_600);
+        h.set_entry_type(tar::EntryType::Directory);
+        b.append_data(&mut h, d, std::io::empty())
+            .expect("tar append dir");
+    }
+    tar_file(
+        &mut b,
+        "etc/systemd/system/systemd-modules-load.service.d/90-boottest-slow-tcg.conf",
+        0o644,
+        b"[Service]\nTimeoutSec=900s\n",
+    );
     tar_file(
         &mut b,
         "etc/systemd/system.conf.d/90-boottest-slow-tcg.conf",
