@@ -153,6 +153,8 @@ fn tar_file(b: &mut tar::Builder<fs::File>, path: &str, mode: u32, data: &[u8]) 
     h.set_size(data.len() as u64);
     h.set_mode(mode);
     h.set_mtime(1_735_689_600);
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_entry_type(tar::EntryType::Regular);
     b.append_data(&mut h, path, data).expect("tar append file");
 }
@@ -162,6 +164,8 @@ fn tar_link(b: &mut tar::Builder<fs::File>, path: &str, target: &str) {
     h.set_size(0);
     h.set_mode(0o777);
     h.set_mtime(1_735_689_600);
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_entry_type(tar::EntryType::Symlink);
     b.append_link(&mut h, path, target)
         .expect("tar append symlink");
@@ -202,6 +206,8 @@ pub fn checker_layer(dir: &Path, arch: Arch) -> PathBuf {
         h.set_size(0);
         h.set_mode(0o755);
         h.set_mtime(1_735_689_600);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_entry_type(tar::EntryType::Directory);
         b.append_data(&mut h, d, std::io::empty())
             .expect("tar append dir");
