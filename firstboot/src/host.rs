@@ -269,12 +269,33 @@ fn restart(bus: Option<&Bus>, unit: &str, notes: &mut Vec<String>) -> Result<(),
     Ok(())
 }
 
+/// Writes `/etc/hostname` in place (it may be a bind-mounted file) and the
+/// kernel hostname.
+fn hostname_in_place(cfg: &Config, h: &str) -> Result<(), HostError> {
+    for (path, data) in [
+        (cfg.path("/etc/hostname"), format!("{h}\n")),
+        (cfg.path("/proc/sys/kernel/hostname"), h.to_string()),
+    ] {
+        std::fs::write(&path, data).map_err(|source| HostError::Io { path, source })?;
+    }
+    Ok(())
+}
+
 /// Applies the plan. Returns short notes for the console line.
 pub fn apply(cfg: &Config, bus: Option<&Bus>, plan: &HostPlan) -> Result<Vec<String>, HostError> {
     let mut notes = Vec::new();
     if let Some(h) = &plan.hostname {
         match bus {
-            Some(b) => b.set_static_hostname(h)?,
+            Some(b) => match b.set_static_hostname(h) {
+                Ok(()) => {}
+                // kubebake images keep /etc read-only and bind-mount
+                // /etc/hostname from STATE: hostnamed's atomic rename cannot
+                // replace it, so write it in place and set the kernel's name.
+                Err(e) if e.to_string().contains("ReadOnlyFilesystem") => {
+                    hostname_in_place(cfg, h)?
+                }
+                Err(e) => return Err(e.into()),
+            },
             None => write_atomic(
                 &cfg.path("/etc/hostname"),
                 format!("{h}\n").as_bytes(),
