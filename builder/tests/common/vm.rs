@@ -709,7 +709,10 @@ pub fn run(arch: Arch, timeout: Duration) {
         .prefix(&format!("kubebake-boot-{}-", arch.name()))
         .tempdir()
         .expect("tempdir");
-    let work = dir.path();
+    // Kept on failure (serial logs, images) for a look; removed on success.
+    let work_dir = dir.keep();
+    let work = work_dir.as_path();
+    eprintln!("boot test work dir: {}", work.display());
     let layer = checker_layer(work, arch);
     let Some(comps) = components(arch, work, agent) else {
         return;
@@ -754,4 +757,5 @@ pub fn run(arch: Arch, timeout: Duration) {
         b1.seconds,
         a2.seconds
     );
+    let _ = fs::remove_dir_all(work);
 }
