@@ -255,10 +255,27 @@ fn assert_finished_run(serials: &[&str], last: &Boot, seed: &Seed) -> String {
         printed.contains(&token_hash.as_str()),
         "token-sha256 records {printed:?} lack {token_hash}"
     );
-    assert!(
-        config.contains(CA_HASH),
-        "config lacks the CA hash:\n{config}"
-    );
+    if seed.role == Role::Init {
+        // kubeadm init has no CA pin: it must use the seed's CA (the one
+        // CA_HASH pins), placed in /etc/kubernetes/pki.
+        assert!(!config.contains("caCertHashes"), "{config}");
+    } else {
+        assert!(
+            config.contains(CA_HASH),
+            "config lacks the CA hash:\n{config}"
+        );
+    }
+    if seed.role != Role::Worker {
+        let placed = console::base64_decode(last.get("pki_ca_b64"));
+        let want = fs::read(common::vm::repo().join("seed/tests/fixtures/pki/ca.crt"))
+            .expect("read fixture ca.crt");
+        assert_eq!(
+            String::from_utf8_lossy(&placed).trim(),
+            String::from_utf8_lossy(&want).trim(),
+            "/etc/kubernetes/pki/ca.crt is not the seed's CA"
+        );
+        assert_eq!(last.get("pki_ca_key_mode"), "600");
+    }
     assert!(
         !config.contains("unsafeSkipCAVerification: true"),
         "CA not pinned:\n{config}"
@@ -369,6 +386,41 @@ fn worker_joins_on_second_nic_hostname_persists_no_rerun() {
     assert_eq!(b2.get("firstboot_condition"), "no", "{}", b2.tail());
     assert_eq!(b2.get("firstboot_active"), "inactive");
     assert_eq!(b2.get("kubeadm_calls"), "1", "kubeadm ran again on boot 2");
+    // Under TCG every instruction is emulated (10-50x slower on this host):
+    // the figure is printed; the 1 s bound is asserted under KVM below.
+    eprintln!("(figure above: {own:.0} ms; the 1 s bound is checked under KVM)");
+}
+
+/// Acceptance 5 on hardware virtualisation: the same worker seed, booted
+/// with KVM (`KUBEBAKE_BOOT_ACCEL=kvm`, the boot tests' knob) so the guest
+/// runs at host speed; the agent's own work from unit start to the kubeadm
+/// invocation, minus the network and time-sync waits, must stay under 1 s.
+/// TCG emulates every instruction (the TCG figure is printed by the worker
+/// case), so without KVM this case cannot be decided: it fails under CI and
+/// says so loudly otherwise.
+#[test]
+fn agent_own_work_before_kubeadm_under_one_second_kvm() {
+    let kvm = std::env::var("KUBEBAKE_BOOT_ACCEL").is_ok_and(|v| v == "kvm");
+    if !common::vm::require(
+        kvm,
+        "the own-work timing needs KUBEBAKE_BOOT_ACCEL=kvm on a host with working KVM",
+    ) {
+        return;
+    }
+    let Some(fx) = fixture() else { return };
+    let node = Node::new(
+        fx,
+        "timing",
+        Seed {
+            role: Role::Worker,
+            hostname: "vm-worker-3",
+            token: "tm5vm1.0a1b2c3d4e5f6a7b",
+            mode: "ok",
+        },
+    );
+    let b = node.boot(1, None);
+    assert_finished_run(&[&b.serial], &b, &node.seed);
+    let own = own_work_ms(&b);
     assert!(
         own < 1000.0,
         "the agent's own work before kubeadm is {own:.0} ms (>= 1 s)"

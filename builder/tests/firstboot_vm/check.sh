@@ -25,6 +25,9 @@ out "kubectl_calls=$(cat /var/lib/kubeadm-double/kubectl-count 2>/dev/null || ec
 out "addresses=$(ip -o -4 addr show 2>/dev/null | awk '{print $2 "=" $4}' | paste -sd, -)"
 out "seed_copy_mode=$(stat -c %a /var/lib/kubebake/seed/user-data 2>&1)"
 out "kubeadm_yaml_mode=$(stat -c %a /var/lib/kubebake/kubeadm.yaml 2>&1)"
+# The cluster CA kubeadm uses (public; the keys are only checked for mode).
+out "pki_ca_b64=$(base64 -w0 /etc/kubernetes/pki/ca.crt 2>/dev/null)"
+out "pki_ca_key_mode=$(stat -c %a /etc/kubernetes/pki/ca.key 2>&1)"
 out "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
 out "done=1"
 sync
