@@ -224,6 +224,14 @@ pub fn checker_layer(dir: &Path, arch: Arch) -> PathBuf {
         0o644,
         b"[Manager]\nDefaultTimeoutStartSec=900s\nDefaultDeviceTimeoutSec=900s\n",
     );
+    // The guest has no route to an NTP server (restrict=on): keep the agent's
+    // bounded NTP wait short (it then warns, as on a node without NTP).
+    tar_file(
+        &mut b,
+        "etc/kubebake/firstboot.env",
+        0o644,
+        b"KUBEBAKE_NTP_TIMEOUT_MS=5000\n",
+    );
     tar_link(
         &mut b,
         "etc/systemd/system/multi-user.target.wants/kubebake-boottest.service",
@@ -352,6 +360,18 @@ pub fn build_image(
     comps: &[Component],
     out: &Path,
 ) -> f64 {
+    build_image_seeded(arch, rootfs, layer, comps, None, out)
+}
+
+/// [`build_image`] with a seed embedded through `kubebake build --seed`.
+pub fn build_image_seeded(
+    arch: Arch,
+    rootfs: &Path,
+    layer: &Path,
+    comps: &[Component],
+    seed: Option<&Path>,
+    out: &Path,
+) -> f64 {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubebake"));
     cmd.arg("build")
         .arg(format!("generic-{}", arch.name()))
@@ -365,6 +385,9 @@ pub fn build_image(
         cmd.arg("--component")
             .arg(format!("{}={}", c.name, c.path.display()));
     }
+    if let Some(seed) = seed {
+        cmd.arg("--seed").arg(seed);
+    }
     let t = Instant::now();
     let st = cmd.status().expect("running kubebake build");
     let secs = t.elapsed().as_secs_f64();
@@ -372,6 +395,15 @@ pub fn build_image(
     assert!(out.is_file(), "kubebake build wrote no {}", out.display());
     secs
 }
+
+/// The seed embedded in boot-test images: a worker joining a (double) cluster.
+const BOOT_SEED: &str = "#cloud-config
+kubernetes:
+  role: worker
+  endpoint: 10.0.2.2:6443
+  token: abcdef.0123456789abcdef
+  ca_cert_hash: sha256:a4853df8cab8e1cb0e4856fa816156be2df8895cdd1c7265f572d3777c8f9878
+";
 
 /// Copy `img` sparsely to `dst` and grow it by [`GROW_BYTES`].
 pub fn copy_and_grow(img: &Path, dst: &Path) {
@@ -485,7 +517,8 @@ pub fn boot_with(
         .arg("-drive")
         .arg(format!("file={},format=raw,if=virtio", disk.display()));
     if !extra.iter().any(|a| a == "-nic") {
-        cmd.args(["-nic", "user,model=virtio-net-pci"]);
+        // restrict=on: the guest reaches nothing outside QEMU's own network.
+        cmd.args(["-nic", "user,model=virtio-net-pci,restrict=on"]);
     }
     cmd.args(extra)
         .args(["-nographic", "-monitor", "none"])
@@ -717,8 +750,12 @@ pub fn run(arch: Arch, timeout: Duration) {
     let Some(comps) = components(arch, work, agent) else {
         return;
     };
+    // A worker seed, so the agent runs to `done` against the kubeadm double
+    // (an unseeded node reports "no seed found" and its unit fails, as it should).
+    let seed = work.join("seed.yaml");
+    fs::write(&seed, BOOT_SEED).expect("write boot-test seed");
     let img = work.join("node.img");
-    let build_s = build_image(arch, &rootfs, &layer, &comps, &img);
+    let build_s = build_image_seeded(arch, &rootfs, &layer, &comps, Some(&seed), &img);
     eprintln!("kubebake build ({}): {build_s:.1} s", arch.name());
     let (a, b) = (work.join("a.img"), work.join("b.img"));
     copy_and_grow(&img, &a);
