@@ -356,7 +356,7 @@ fn own_work_ms(b: &Boot) -> f64 {
 }
 
 #[test]
-fn worker_joins_on_second_nic_hostname_persists_no_rerun() {
+fn vm_firstboot_worker_joins_on_second_nic_hostname_persists() {
     let Some(fx) = fixture() else { return };
     let node = Node::new(
         fx,
@@ -399,7 +399,7 @@ fn worker_joins_on_second_nic_hostname_persists_no_rerun() {
 /// case), so without KVM this case cannot be decided: it fails under CI and
 /// says so loudly otherwise.
 #[test]
-fn agent_own_work_before_kubeadm_under_one_second_kvm() {
+fn vm_firstboot_kvm_own_work_before_kubeadm_under_one_second() {
     let kvm = std::env::var("KUBEBAKE_BOOT_ACCEL").is_ok_and(|v| v == "kvm");
     if !common::vm::require(
         kvm,
@@ -428,7 +428,7 @@ fn agent_own_work_before_kubeadm_under_one_second_kvm() {
 }
 
 #[test]
-fn init_killed_mid_run_resumes_and_applies_cni() {
+fn vm_firstboot_init_killed_mid_run_resumes_and_applies_cni() {
     let Some(fx) = fixture() else { return };
     let node = Node::new(
         fx,
@@ -481,7 +481,7 @@ fn init_killed_mid_run_resumes_and_applies_cni() {
 }
 
 #[test]
-fn control_plane_join_retries_connection_refused_twice() {
+fn vm_firstboot_control_plane_join_retries_connection_refused() {
     let Some(fx) = fixture() else { return };
     let node = Node::new(
         fx,
@@ -514,7 +514,7 @@ fn control_plane_join_retries_connection_refused_twice() {
 }
 
 #[test]
-fn jws_error_stops_with_expired_token_advice() {
+fn vm_firstboot_jws_error_stops_with_expired_token_advice() {
     let Some(fx) = fixture() else { return };
     let node = Node::new(
         fx,
