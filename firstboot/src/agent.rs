@@ -291,12 +291,12 @@ impl Run<'_> {
     }
 
     fn node_name(&self, l: &Loaded) -> String {
-        l.seed.hostname.clone().unwrap_or_else(|| {
-            std::fs::read_to_string(self.cfg.path("/etc/hostname"))
-                .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
-                .map(|s| s.trim().to_ascii_lowercase())
-                .unwrap_or_default()
-        })
+        let read = |p: &str| std::fs::read_to_string(self.cfg.path(p)).ok();
+        seedio::node_name(
+            l.seed.hostname.as_deref(),
+            &[read("/etc/hostname"), read("/proc/sys/kernel/hostname")],
+            read("/etc/machine-id").as_deref(),
+        )
     }
 
     fn render(&mut self) -> Result<Done, Failed> {

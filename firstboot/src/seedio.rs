@@ -203,6 +203,42 @@ pub fn cni_manifest(k: &Kubernetes) -> Option<String> {
 /// Where the builder bakes the flannel manifest.
 pub const FLANNEL_MANIFEST: &str = "/usr/lib/kubebake/cni/flannel.yaml";
 
+/// The Kubernetes node name: the seed's hostname, else the first configured
+/// hostname that names this node (`/etc/hostname`, then the kernel's), else
+/// `node-<machine-id prefix>`. An empty `/etc/hostname` (as baked) and the
+/// fallback names `localhost`/`(none)` never become node names: a fleet of
+/// nodes all called `localhost` cannot join one cluster.
+pub fn node_name(
+    seed: Option<&str>,
+    hostnames: &[Option<String>],
+    machine_id: Option<&str>,
+) -> String {
+    if let Some(h) = seed {
+        return h.to_string();
+    }
+    let usable = hostnames
+        .iter()
+        .flatten()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .find(|h| {
+            !h.is_empty() && h != "localhost" && h != "(none)" && !h.starts_with("localhost.")
+        });
+    usable.unwrap_or_else(|| {
+        let id: String = machine_id
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(12)
+            .collect();
+        if id.is_empty() {
+            "node".to_string()
+        } else {
+            format!("node-{id}")
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +314,26 @@ mod tests {
         let e = load(&f, &[]).expect_err("invalid");
         assert!(e.contains("hostname"), "{e}");
         assert!(!e.contains("0123456789qwerty"), "{e}");
+    }
+
+    #[test]
+    fn node_name_prefers_seed_then_real_hostnames_then_machine_id() {
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(node_name(Some("w1"), &[some("other")], None), "w1");
+        // The baked /etc/hostname is empty: fall through to the kernel's.
+        assert_eq!(
+            node_name(None, &[some("\n"), some("Edge-7\n")], None),
+            "edge-7"
+        );
+        // Only fallback names: derive one from the machine-id.
+        assert_eq!(
+            node_name(
+                None,
+                &[some(""), some("localhost\n")],
+                Some("0123456789abcdef0123456789abcdef\n")
+            ),
+            "node-0123456789ab"
+        );
+        assert_eq!(node_name(None, &[None, some("(none)")], None), "node");
     }
 }

@@ -14,6 +14,7 @@ out "failed_units=$(systemctl list-units --failed --plain --no-legend 2>&1 | awk
 for u in $(systemctl list-units --failed --plain --no-legend | awk '{print $1}'); do
   systemctl status --no-pager -l "$u" 2>&1 | tail -n 15 | sed "s/^/BOOTTEST-LOG $u: /" > "$TTY"
 done
+if [ -e /var/lib/kubebake/firstboot.done ]; then out "firstboot_done=yes"; else out "firstboot_done=no"; fi
 out "root_options=$(findmnt -no OPTIONS /)"
 if touch /usr/.boottest-rw 2>/dev/null; then out "root_writable=yes"; else out "root_writable=no"; fi
 out "var_source=$(findmnt -no SOURCE /var)"

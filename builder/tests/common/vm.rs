@@ -696,6 +696,8 @@ pub fn check_node(arch: Arch, b: &Boot, comps: &[Component]) {
         "machine-id {id:?}"
     );
     flag(b, "resolv_conf", "present");
+    // The embedded worker seed ran to the end (join through the double).
+    flag(b, "firstboot_done", "yes");
     for d in [
         "_etc_kubernetes",
         "_etc_cni_net_d",
