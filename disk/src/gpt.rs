@@ -173,16 +173,7 @@ pub fn write<F: Read + Write + Seek>(
     parts: &[Partition],
 ) -> Result<()> {
     validate(disk_bytes, parts)?;
-    let cur_len = f
-        .seek(SeekFrom::End(0))
-        .map_err(|e| Error::io("finding the image size", 0, e))?;
-    if cur_len < disk_bytes {
-        let last = disk_bytes - 1;
-        f.seek(SeekFrom::Start(last))
-            .and_then(|_| f.write_all(&[0]))
-            .map_err(|e| Error::io("extending the image to the disk size", last, e))?;
-    }
-    let mut disk = Window::new(&mut *f, 0, Some(disk_bytes)).named("disk");
+    let mut disk = Window::disk(f, disk_bytes)?;
 
     disk.seek(SeekFrom::Start(0))
         .and_then(|_| disk.write_all(&[0u8; 446]))

@@ -1,7 +1,7 @@
 //! MBR (DOS) partition tables via mbrman, for Raspberry Pi images: the Pi firmware boots
 //! from a FAT32 LBA (0x0c) partition and cannot read GPT on older models.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, Write};
 
 use serde::Serialize;
 
@@ -130,16 +130,7 @@ pub fn write<F: Read + Write + Seek>(
     parts: &[Partition],
 ) -> Result<()> {
     validate(disk_bytes, parts)?;
-    let cur_len = f
-        .seek(SeekFrom::End(0))
-        .map_err(|e| Error::io("finding the image size", 0, e))?;
-    if cur_len < disk_bytes {
-        let last = disk_bytes - 1;
-        f.seek(SeekFrom::Start(last))
-            .and_then(|_| f.write_all(&[0]))
-            .map_err(|e| Error::io("extending the image to the disk size", last, e))?;
-    }
-    let mut disk = Window::new(&mut *f, 0, Some(disk_bytes)).named("disk");
+    let mut disk = Window::disk(f, disk_bytes)?;
     let sector_size = SECTOR as u32;
     let mut mbr = mbrman::MBR::new_from(&mut disk, sector_size, disk_signature.to_le_bytes())
         .map_err(mbr_err("creating the table"))?;

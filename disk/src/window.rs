@@ -87,6 +87,25 @@ impl<F> Window<F> {
     }
 }
 
+impl<'a, F: Write + Seek> Window<&'a mut F> {
+    /// The whole disk of `disk_bytes` as a window named "disk". A shorter
+    /// stream is extended by writing its last byte (a sparse file stays
+    /// sparse); a longer one is treated as a disk of `disk_bytes`.
+    pub(crate) fn disk(f: &'a mut F, disk_bytes: u64) -> crate::error::Result<Self> {
+        use crate::error::Error;
+        let cur_len = f
+            .seek(SeekFrom::End(0))
+            .map_err(|e| Error::io("finding the image size", 0, e))?;
+        if cur_len < disk_bytes {
+            let last = disk_bytes - 1;
+            f.seek(SeekFrom::Start(last))
+                .and_then(|_| f.write_all(&[0]))
+                .map_err(|e| Error::io("extending the image to the disk size", last, e))?;
+        }
+        Ok(Window::new(f, 0, Some(disk_bytes)).named("disk"))
+    }
+}
+
 impl<F: Seek> Window<F> {
     /// Put the inner stream at our position. Always seeks: the inner stream may have been
     /// moved by someone else (a `&File` can seek).
