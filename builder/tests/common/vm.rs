@@ -148,25 +148,26 @@ pub fn host_ready(arch: Arch) -> bool {
         )
 }
 
-fn tar_file(b: &mut tar::Builder<fs::File>, path: &str, mode: u32, data: &[u8]) {
+/// A root-owned header with a fixed mtime (the builder rejects empty numeric
+/// fields, so uid/gid are always set).
+fn tar_header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
     let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
+    h.set_size(size);
     h.set_mode(mode);
     h.set_mtime(1_735_689_600);
     h.set_uid(0);
     h.set_gid(0);
-    h.set_entry_type(tar::EntryType::Regular);
+    h.set_entry_type(kind);
+    h
+}
+
+fn tar_file(b: &mut tar::Builder<fs::File>, path: &str, mode: u32, data: &[u8]) {
+    let mut h = tar_header(tar::EntryType::Regular, data.len() as u64, mode);
     b.append_data(&mut h, path, data).expect("tar append file");
 }
 
 fn tar_link(b: &mut tar::Builder<fs::File>, path: &str, target: &str) {
-    let mut h = tar::Header::new_gnu();
-    h.set_size(0);
-    h.set_mode(0o777);
-    h.set_mtime(1_735_689_600);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_entry_type(tar::EntryType::Symlink);
+    let mut h = tar_header(tar::EntryType::Symlink, 0, 0o777);
     b.append_link(&mut h, path, target)
         .expect("tar append symlink");
 }
@@ -202,13 +203,7 @@ pub fn checker_layer(dir: &Path, arch: Arch) -> PathBuf {
         "etc/systemd/system.conf.d/",
         "etc/systemd/system/systemd-modules-load.service.d/",
     ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(0);
-        h.set_mode(0o755);
-        h.set_mtime(1_735_689_600);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_entry_type(tar::EntryType::Directory);
+        let mut h = tar_header(tar::EntryType::Directory, 0, 0o755);
         b.append_data(&mut h, d, std::io::empty())
             .expect("tar append dir");
     }
