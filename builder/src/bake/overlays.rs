@@ -114,4 +114,53 @@ mod tests {
         let out = with_state_min(b"[Partition]\n", 64);
         assert_eq!(out, b"[Partition]\nSizeMinBytes=64M\n");
     }
+
+    /// The agent applies this manifest after `kubeadm init` (`cni: flannel`),
+    /// and the seed validator pins the pod subnet to flannel's network: the
+    /// two must agree, and the manifest must be what kubectl accepts.
+    #[test]
+    fn baked_flannel_manifest_matches_the_seed_pod_subnet() {
+        use serde::Deserialize;
+        let data = OVERLAYS
+            .iter()
+            .find_map(|e| match *e {
+                Embedded::File(p, _, d) if p == "usr/lib/kubebake/cni/flannel.yaml" => Some(d),
+                _ => None,
+            })
+            .expect("flannel manifest baked from overlays/");
+        let text = std::str::from_utf8(data).expect("utf-8");
+        let docs: Vec<serde_json::Value> = serde_norway::Deserializer::from_str(text)
+            .map(|d| serde_json::Value::deserialize(d).expect("valid YAML document"))
+            .filter(|v| !v.is_null())
+            .collect();
+        let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "ConfigMap",
+                "DaemonSet"
+            ]
+        );
+        for d in &docs {
+            assert!(d["apiVersion"].is_string() && d["metadata"]["name"].is_string());
+        }
+        let cm = &docs[4];
+        let net: serde_json::Value =
+            serde_json::from_str(cm["data"]["net-conf.json"].as_str().expect("net-conf.json"))
+                .expect("net-conf.json is JSON");
+        assert_eq!(net["Network"], kubebake_seed::FLANNEL_POD_SUBNET);
+        let cni: serde_json::Value =
+            serde_json::from_str(cm["data"]["cni-conf.json"].as_str().expect("cni-conf.json"))
+                .expect("cni-conf.json is JSON");
+        assert_eq!(cni["plugins"][0]["type"], "flannel");
+        // The CNI plugin lands in /opt/cni/bin (an overlay on STATE).
+        let ds = &docs[5]["spec"]["template"]["spec"];
+        let vols = ds["volumes"].as_array().expect("volumes");
+        assert!(vols.iter().any(|v| v["hostPath"]["path"] == "/opt/cni/bin"));
+        assert_eq!(docs[5]["spec"]["selector"]["matchLabels"]["app"], "flannel");
+    }
 }
