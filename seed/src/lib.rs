@@ -8,7 +8,7 @@
 //!   YAML path (`user-data: kubernetes.token: must match …`).
 //!   - Supported cloud-init keys: `hostname`, `ssh_authorized_keys`, `users`
 //!     (name, groups, sudo, ssh_authorized_keys, shell), `write_files`
-//!     (path, content, encoding text/plain|b64, permissions, owner, append),
+//!     (path, content, encoding text/plain|b64|gzip|gz+b64, permissions, owner, append),
 //!     `ntp` (enabled, servers, pools), `timezone`, `runcmd`.
 //!   - Any other cloud-init key (top level, or inside users/write_files/ntp)
 //!     is a warning: `unsupported cloud-init key `bootcmd`, ignored`.

@@ -278,24 +278,18 @@ fn write_files(cx: &mut Ctx, v: &Value) -> Vec<WriteFile> {
         if path.is_none() && !m.contains_key("path") {
             cx.err(&p, "missing `path`");
         }
-        let bytes = match encoding.as_str() {
-            "text/plain" => content.map(String::into_bytes),
-            "b64" | "base64" => content.and_then(|c| {
-                let clean: String = c.split_whitespace().collect();
-                match base64::engine::general_purpose::STANDARD.decode(clean) {
-                    Ok(b) => Some(b),
-                    Err(_) => {
-                        cx.err(&join(&p, "content"), "is not valid base64");
-                        None
-                    }
+        let bytes = match Encoding::parse(&encoding) {
+            Some(enc) => content.and_then(|c| match enc.decode(c) {
+                Ok(b) => Some(b),
+                Err(why) => {
+                    cx.err(&join(&p, "content"), why);
+                    None
                 }
             }),
-            other => {
+            None => {
                 cx.err(
                     &join(&p, "encoding"),
-                    format!(
-                        "`{other}` is not supported; use text/plain or b64 (gzip is not supported)"
-                    ),
+                    format!("`{encoding}` is not supported; use text/plain, b64, gzip or gz+b64"),
                 );
                 None
             }
@@ -364,4 +358,49 @@ fn runcmd(cx: &mut Ctx, v: &Value) -> Vec<Command> {
         }
     }
     out
+}
+
+/// A `write_files` `encoding`, as cloud-init names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoding {
+    Plain,
+    Base64,
+    Gzip,
+    GzipBase64,
+}
+
+impl Encoding {
+    fn parse(s: &str) -> Option<Encoding> {
+        Some(match s {
+            "text/plain" => Encoding::Plain,
+            "b64" | "base64" => Encoding::Base64,
+            "gz" | "gzip" => Encoding::Gzip,
+            "gz+b64" | "gz+base64" | "gzip+b64" | "gzip+base64" => Encoding::GzipBase64,
+            _ => return None,
+        })
+    }
+
+    /// Decodes `content`; the error says what is wrong with it.
+    fn decode(self, content: String) -> Result<Vec<u8>, &'static str> {
+        let b64 = |c: &str| {
+            let clean: String = c.split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(clean)
+                .map_err(|_| "is not valid base64")
+        };
+        let gunzip = |data: &[u8]| {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(data), &mut out)
+                .map(|_| out)
+                .map_err(|_| "is not valid gzip data")
+        };
+        match self {
+            Encoding::Plain => Ok(content.into_bytes()),
+            Encoding::Base64 => b64(&content),
+            // YAML cannot carry raw gzip bytes, but a `!!binary` value or a
+            // Latin-1 string can; take the string's bytes as they are.
+            Encoding::Gzip => gunzip(content.as_bytes()),
+            Encoding::GzipBase64 => gunzip(&b64(&content)?),
+        }
+    }
 }

@@ -165,6 +165,7 @@ fn parsed_values() {
     assert_eq!(seed.hostname.as_deref(), Some("cp1"));
     assert_eq!(seed.write_files[1].content, b"hello\n");
     assert_eq!(seed.write_files[1].permissions, 0o600);
+    assert_eq!(seed.write_files[2].content, b"hello gzip\n");
     assert_eq!(
         seed.users[0].sudo,
         vec!["ALL=(ALL) NOPASSWD:ALL".to_string()]
