@@ -288,9 +288,10 @@ pub fn apply(cfg: &Config, bus: Option<&Bus>, plan: &HostPlan) -> Result<Vec<Str
         match bus {
             Some(b) => match b.set_static_hostname(h) {
                 Ok(()) => {}
-                // kubebake images keep /etc read-only and bind-mount
-                // /etc/hostname from STATE: hostnamed's atomic rename cannot
-                // replace it, so write it in place and set the kernel's name.
+                // An image whose /etc is read-only with /etc/hostname
+                // bind-mounted from elsewhere (kubebake images overlay /etc
+                // instead): hostnamed's atomic rename cannot replace it, so
+                // write it in place and set the kernel's name.
                 Err(e) if e.to_string().contains("ReadOnlyFilesystem") => {
                     hostname_in_place(cfg, h)?
                 }
