@@ -1,6 +1,8 @@
 //! Disk assembly: GPT with ESP, root A (our ext4, streamed straight into its
-//! partition window), root B (same size, empty). STATE is created on the node
-//! at first boot by systemd-repart, so the image ends after root B.
+//! partition window), root B (same size, empty), then unpartitioned room for
+//! STATE (`disk.state_min_mib`, sparse: it costs no bytes in the file), which
+//! systemd-repart turns into STATE at first boot, growing it to fill whatever
+//! disk the image was written to. The image boots as it is, without resizing.
 
 use std::fs::File;
 use std::io::{Seek, Write};
@@ -57,6 +59,8 @@ pub struct Layout {
     pub esp: (u64, u64),
     /// Root A offset (size known after the ext4 is written).
     pub root_offset: u64,
+    /// Free space left after root B for STATE.
+    pub state_reserve: u64,
 }
 
 /// Where the partitions go, before the root size is known.
@@ -71,6 +75,7 @@ pub fn layout(r: &Resolved) -> Result<Layout> {
     Ok(Layout {
         esp: (MIB, esp),
         root_offset: MIB + esp,
+        state_reserve: r.profile.state_min_bytes(),
     })
 }
 
@@ -101,7 +106,7 @@ pub fn finish(
 ) -> Result<u64> {
     let root_len = round_up(root_fs_bytes, MIB);
     let root_b = lay.root_offset + root_len;
-    let disk_bytes = root_b + root_len + MIB;
+    let disk_bytes = root_b + root_len + lay.state_reserve + MIB;
     f.set_len(disk_bytes).context("sizing the image file")?;
 
     let (esp_off, esp_len) = lay.esp;

@@ -179,7 +179,8 @@ pub struct Disk {
     pub root_headroom_percent: Option<u32>,
     /// Fixed root filesystem size; overrides the headroom settings.
     pub root_size_mib: Option<u64>,
-    /// Minimum STATE size created at first boot.
+    /// Minimum STATE size created at first boot; the image leaves this much
+    /// free (sparse) space after root B so it boots without resizing.
     pub state_min_mib: Option<u64>,
 }
 
@@ -411,6 +412,11 @@ impl Profile {
     /// ESP size in bytes.
     pub fn esp_bytes(&self) -> u64 {
         self.disk.esp_mib.unwrap_or(256) << 20
+    }
+
+    /// Room for STATE (`SizeMinBytes=` of its repart definition: 1 GiB).
+    pub fn state_min_bytes(&self) -> u64 {
+        self.disk.state_min_mib.unwrap_or(1024) << 20
     }
 
     /// mmdebstrap package list: recipe packages + profile packages, `{arch}` expanded.
