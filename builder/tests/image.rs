@@ -272,6 +272,14 @@ fn check_image(arch: &'static str) {
     );
     let (_, swap) = debugfs(&root, "stat /etc/systemd/system/swap.target");
     assert!(swap.contains("/dev/null"), "swap.target masked: {swap}");
+    let (_, commit) = debugfs(
+        &root,
+        "stat /etc/systemd/system/systemd-machine-id-commit.service",
+    );
+    assert!(
+        commit.contains("/dev/null"),
+        "machine-id commit masked (kubebake-state persists it): {commit}"
+    );
 
     // inspect --json reads it back with the project's own code.
     let o = kubebake()

@@ -207,8 +207,25 @@ fn add_keys(cfg: &Config, user: &str, keys: &[String]) -> Result<(), HostError> 
 
 /// Creates a user (when missing), its sudoers rule and keys.
 pub fn apply_user(cfg: &Config, u: &UserSpec) -> Result<(), HostError> {
-    if passwd_entry(cfg, &u.name).is_none() {
-        run("useradd", &useradd_args(u))?;
+    match passwd_entry(cfg, &u.name) {
+        None => run("useradd", &useradd_args(u))?,
+        // A run cut short after useradd wrote /etc/passwd but before the
+        // home existed (or a home lost since): finish the user on retry.
+        Some((uid, gid, home)) => {
+            let dir = cfg.path(&home);
+            if !dir.exists() {
+                std::fs::create_dir_all(&dir)
+                    .and_then(|()| {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750))
+                    })
+                    .map_err(|source| HostError::Io {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                chown(&dir, uid, gid)?;
+            }
+        }
     }
     if !u.sudo.is_empty() {
         let body: String = u.sudo.iter().map(|r| format!("{} {r}\n", u.name)).collect();
@@ -446,6 +463,26 @@ mod tests {
         let keys2 =
             std::fs::read_to_string(d.path().join("home/me/.ssh/authorized_keys")).expect("keys");
         assert_eq!(keys, keys2);
+    }
+
+    /// A run cut after useradd (user in /etc/passwd, no home yet) resumes:
+    /// the home is made, owned by the user, and the keys land in it.
+    #[test]
+    fn existing_user_without_home_is_finished() {
+        let (d, c) = cfg();
+        let home = d.path().join("home/me");
+        assert!(!home.exists());
+        let u = UserSpec {
+            name: "me".into(),
+            keys: vec!["ssh-ed25519 AAAA me@x".into()],
+            ..Default::default()
+        };
+        apply_user(&c, &u).expect("apply");
+        let m = std::fs::metadata(&home).expect("home made");
+        assert_eq!(m.permissions().mode() & 0o777, 0o750);
+        let owner = std::os::unix::fs::MetadataExt::uid(&m);
+        assert_eq!(Some(owner), passwd_entry(&c, "me").map(|e| e.0));
+        assert!(home.join(".ssh/authorized_keys").is_file());
     }
 
     #[test]

@@ -90,6 +90,13 @@ pub fn bake<W: Write + Seek>(sink: &mut Sink<'_, W>, r: &Resolved, seen: &Seen) 
     for k in &seen.ssh_host_keys {
         sink.remove(k)?;
     }
+    // kubebake-state.service keeps the first machine-id on STATE and
+    // bind-mounts it; systemd's commit (for a tmpfs-backed transient id on a
+    // writable /etc, which the /etc overlay now is) must not undo that.
+    sink.symlink(
+        "etc/systemd/system/systemd-machine-id-commit.service",
+        "/dev/null",
+    )?;
     // Swap never comes on (kubelet failSwapOn).
     sink.symlink("etc/systemd/system/swap.target", "/dev/null")?;
 
