@@ -41,17 +41,26 @@ for k in net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables 
 done
 out "swaps=$(($(wc -l < /proc/swaps) - 1))"
 out "containerd_active=$(systemctl is-active containerd)"
+# `crictl info`: the real crictl when one was baked, else kubebake-cri-info
+# (the same CRI v1 Version + verbose Status calls over containerd's socket;
+# no crictl can be downloaded here). Retried: the CRI service may still be
+# initialising right after boot.
 if crictl --version 2>&1 | grep -q -- -double; then
-  # Stand-in (no real crictl downloadable): ask containerd for its CRI plugin.
-  out "crictl_info_rc=double"
-  out "cri_plugin=$(ctr plugins ls 2>/dev/null | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" {print $NF}')"
-elif command -v crictl >/dev/null; then
-  crictl info > /tmp/crictl-info 2>&1
-  out "crictl_info_rc=$?"
-  out "crictl_systemd_cgroup=$(grep -o '"SystemdCgroup": *[a-z]*' /tmp/crictl-info | head -n 1 | tr -d ' "')"
+  cri_tool=kubebake-cri-info
+  cri_info() { /usr/local/libexec/kubebake-test/kubebake-cri-info; }
 else
-  out "crictl_info_rc=missing"
+  cri_tool=crictl
+  cri_info() { crictl info; }
 fi
+out "cri_info_tool=$cri_tool"
+rc=1
+for i in $(seq 1 30); do
+  if cri_info > /tmp/cri-info 2> /tmp/cri-info.err; then rc=0; break; fi
+  sleep 2
+done
+out "crictl_info_rc=$rc"
+out "crictl_info_b64=$(base64 -w0 /tmp/cri-info)"
+out "crictl_info_err=$(head -c 300 /tmp/cri-info.err | tr '\n' ' ')"
 out "containerd_config_systemdcgroup=$(containerd config dump 2>/dev/null | grep -o 'SystemdCgroup = [a-z]*' | head -n 1 | tr -d ' ')"
 out "kubelet_enabled=$(systemctl is-enabled kubelet 2>&1)"
 out "kubelet_sha256=$(sha256sum /usr/bin/kubelet 2>/dev/null | cut -d' ' -f1)"
@@ -59,15 +68,26 @@ out "kubeadm_sha256=$(sha256sum /usr/bin/kubeadm 2>/dev/null | cut -d' ' -f1)"
 out "machine_id=$(cat /etc/machine-id)"
 out "hostname=$(cat /proc/sys/kernel/hostname)"
 out "resolv_conf=$(test -s /run/systemd/resolve/resolv.conf && echo present || echo missing)"
-for d in /etc/kubernetes /etc/cni/net.d /etc/containerd/certs.d /opt/cni/bin; do
+for d in /etc /opt/cni/bin; do
   key=$(echo "$d" | tr '/.' '__')
   out "mount$key=$(findmnt -no FSTYPE --mountpoint $d)"
 done
+for d in /etc/kubernetes /etc/cni/net.d /etc/containerd/certs.d; do
+  key=$(echo "$d" | tr '/.' '__')
+  if touch "$d/.boottest-rw" 2>/dev/null && rm -f "$d/.boottest-rw"; then w=yes; else w=no; fi
+  out "writable$key=$w"
+done
+out "etc_hostname=$(head -n 1 /etc/hostname 2>/dev/null)"
+out "user_ops=$(getent passwd ops | cut -d: -f1,7)"
+out "user_ops_groups=$(id -nG ops 2>&1)"
+out "user_ops_keys=$(stat -c '%a %U' ~ops/.ssh/authorized_keys 2>&1) $(head -n 1 ~ops/.ssh/authorized_keys 2>/dev/null)"
+out "timezone=$(readlink /etc/localtime)"
+out "seed_file=$(stat -c '%a %U' /etc/kubebake-boottest.conf 2>&1) $(cat /etc/kubebake-boottest.conf 2>/dev/null)"
 out "cni_bridge=$(test -x /opt/cni/bin/bridge && echo present || echo missing)"
 out "repart_active=$(systemctl is-active systemd-repart)"
 
 # State across boots: a counter and the first boot's machine-id on /var; a
-# file in /etc/kubernetes; a hostname set the way the agent sets it.
+# file in /etc/kubernetes.
 mkdir -p /var/lib/boottest
 n=$(cat /var/lib/boottest/boots 2>/dev/null || echo 0)
 n=$((n + 1))
@@ -77,7 +97,6 @@ out "boot_count=$n"
 out "first_machine_id=$(cat /var/lib/boottest/first-machine-id)"
 out "etc_kubernetes_marker=$(cat /etc/kubernetes/boottest-marker 2>/dev/null || echo none)"
 echo "written-on-boot-$n" > /etc/kubernetes/boottest-marker
-if [ "$n" = 1 ]; then printf 'boottest-node\n' > /var/lib/kubebake/hostname; fi
 
 out "analyze=$(systemd-analyze time 2>&1 | head -n 1)"
 out "done=1"

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 /// The checker script baked into test images (never into real images).
@@ -202,6 +203,8 @@ pub fn checker_layer(dir: &Path, arch: Arch) -> PathBuf {
     for d in [
         "etc/systemd/system.conf.d/",
         "etc/systemd/system/systemd-modules-load.service.d/",
+        "usr/local/libexec/",
+        "usr/local/libexec/kubebake-test/",
     ] {
         let mut h = tar_header(tar::EntryType::Directory, 0, 0o755);
         b.append_data(&mut h, d, std::io::empty())
@@ -227,6 +230,21 @@ pub fn checker_layer(dir: &Path, arch: Arch) -> PathBuf {
         0o644,
         b"KUBEBAKE_NTP_TIMEOUT_MS=5000\n",
     );
+    // `crictl info`'s stand-in (see boottest.sh); test images only.
+    let cri = cri_info_for(arch).unwrap_or_else(|| {
+        panic!(
+            "kubebake-cri-info for {} missing: `cargo build --release --workspace` \
+             (amd64) or ci/cross-agent (other arches) builds it",
+            arch.name()
+        )
+    });
+    let data = fs::read(&cri).unwrap_or_else(|e| panic!("reading {}: {e}", cri.display()));
+    tar_file(
+        &mut b,
+        "usr/local/libexec/kubebake-test/kubebake-cri-info",
+        0o755,
+        &data,
+    );
     tar_link(
         &mut b,
         "etc/systemd/system/multi-user.target.wants/kubebake-boottest.service",
@@ -234,6 +252,64 @@ pub fn checker_layer(dir: &Path, arch: Arch) -> PathBuf {
     );
     b.finish().expect("finish checker layer");
     path
+}
+
+/// `crictl info` (or kubebake-cri-info) answered from the node's containerd:
+/// the runtime is ready and its CRI config uses the systemd cgroup driver.
+fn check_cri_info(b: &Boot) {
+    flag(b, "crictl_info_rc", "0");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b.get("crictl_info_b64"))
+        .expect("crictl_info_b64 is base64");
+    let v: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_else(|e| {
+        panic!(
+            "CRI info is not JSON ({e}): {}",
+            String::from_utf8_lossy(&raw)
+        )
+    });
+    let ready = v["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "RuntimeReady");
+    assert_eq!(
+        ready.map(|c| &c["status"]),
+        Some(&serde_json::Value::Bool(true)),
+        "RuntimeReady in {v}"
+    );
+    // crictl puts the verbose info at the top level, kubebake-cri-info under
+    // "info"; either way the CRI's runc runtime runs with SystemdCgroup.
+    let config = if v["info"].is_object() {
+        &v["info"]["config"]
+    } else {
+        &v["config"]
+    };
+    fn find<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.get(key).or_else(|| m.values().find_map(|x| find(x, key)))
+            }
+            serde_json::Value::Array(a) => a.iter().find_map(|x| find(x, key)),
+            _ => None,
+        }
+    }
+    assert_eq!(
+        find(config, "SystemdCgroup"),
+        Some(&serde_json::Value::Bool(true)),
+        "SystemdCgroup in the CRI config: {config}"
+    );
+}
+
+/// The CRI client baked into the checker layer: the workspace build for the
+/// host arch, else the one ci/cross-agent built beside the arch's agent.
+fn cri_info_for(arch: Arch) -> Option<PathBuf> {
+    let p = if arch == Arch::Amd64 && cfg!(target_arch = "x86_64") {
+        PathBuf::from(env!("CARGO_BIN_EXE_kubebake")).with_file_name("kubebake-cri-info")
+    } else {
+        let var = format!("KUBEBAKE_TEST_FIRSTBOOT_{}", arch.name().to_uppercase());
+        PathBuf::from(std::env::var(var).ok()?).with_file_name("kubebake-cri-info")
+    };
+    p.is_file().then_some(p)
 }
 
 /// sha256 of a file, lowercase hex.
@@ -392,7 +468,23 @@ pub fn build_image_seeded(
 }
 
 /// The seed embedded in boot-test images: a worker joining a (double) cluster.
+/// The boot seed's SSH key for user `ops` (a public key; nothing secret).
+const BOOT_SEED_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKubebakeBootTestKeyOnlyForTheChecker ops@boottest";
+
 const BOOT_SEED: &str = "#cloud-config
+hostname: boottest-node
+timezone: Europe/Berlin
+users:
+  - name: ops
+    groups: [adm]
+    shell: /bin/bash
+    ssh_authorized_keys:
+      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKubebakeBootTestKeyOnlyForTheChecker ops@boottest
+write_files:
+  - path: /etc/kubebake-boottest.conf
+    content: written-by-the-seed
+    permissions: '0640'
 kubernetes:
   role: worker
   endpoint: 10.0.2.2:6443
@@ -665,15 +757,16 @@ pub fn check_node(arch: Arch, b: &Boot, comps: &[Component]) {
     flag(b, "containerd_active", "active");
     flag(b, "containerd_config_systemdcgroup", "SystemdCgroup=true");
     let crictl_real = comps.iter().any(|c| c.name == "crictl" && c.real);
-    if crictl_real {
-        flag(b, "crictl_info_rc", "0");
-        flag(b, "crictl_systemd_cgroup", "SystemdCgroup:true");
-    } else {
-        // No real crictl can be downloaded here: the CRI plugin's state
-        // comes from containerd's own `ctr plugins ls`.
-        flag(b, "crictl_info_rc", "double");
-        flag(b, "cri_plugin", "ok");
-    }
+    flag(
+        b,
+        "cri_info_tool",
+        if crictl_real {
+            "crictl"
+        } else {
+            "kubebake-cri-info"
+        },
+    );
+    check_cri_info(b);
 
     // kubelet enabled and the baked build; kubeadm baked too.
     flag(b, "kubelet_enabled", "enabled");
@@ -693,15 +786,27 @@ pub fn check_node(arch: Arch, b: &Boot, comps: &[Component]) {
     flag(b, "resolv_conf", "present");
     // The embedded worker seed ran to the end (join through the double).
     flag(b, "firstboot_done", "yes");
+    // /etc and /opt/cni/bin are overlays with their upper layer on STATE;
+    // kubeadm's directories are writable through /etc's.
+    flag(b, "mount_etc", "overlay");
+    flag(b, "mount_opt_cni_bin", "overlay");
     for d in [
         "_etc_kubernetes",
         "_etc_cni_net_d",
         "_etc_containerd_certs_d",
-        "_opt_cni_bin",
     ] {
-        flag(b, &format!("mount{d}"), "overlay");
+        flag(b, &format!("writable{d}"), "yes");
     }
     flag(b, "cni_bridge", "present");
+    // The seed's host settings, applied by the agent to the read-only image
+    // through the /etc overlay (and kept across reboots).
+    flag(b, "hostname", "boottest-node");
+    flag(b, "etc_hostname", "boottest-node");
+    flag(b, "user_ops", "ops:/bin/bash");
+    flag(b, "user_ops_groups", "ops adm");
+    flag(b, "user_ops_keys", &format!("600 ops {BOOT_SEED_KEY}"));
+    flag(b, "timezone", "../usr/share/zoneinfo/Europe/Berlin");
+    flag(b, "seed_file", "640 root written-by-the-seed");
 }
 
 /// The agent binary for `arch`: the workspace build for the host arch, else
@@ -783,7 +888,6 @@ pub fn run(arch: Arch, timeout: Duration) {
     flag(&a2, "machine_id", a1.get("machine_id"));
     flag(&a2, "first_machine_id", a1.get("machine_id"));
     flag(&a2, "etc_kubernetes_marker", "written-on-boot-1");
-    flag(&a2, "hostname", "boottest-node");
     eprintln!(
         "VM boot timings ({}): build {build_s:.0} s; boot a1 {:.0} s, b1 {:.0} s (parallel), a2 {:.0} s",
         arch.name(),
