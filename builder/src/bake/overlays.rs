@@ -124,7 +124,7 @@ mod tests {
         let data = OVERLAYS
             .iter()
             .find_map(|e| match *e {
-                Embedded::File(p, _, d) if p == "usr/lib/kubebake/cni/flannel.yaml" => Some(d),
+                Embedded::File("usr/lib/kubebake/cni/flannel.yaml", _, d) => Some(d),
                 _ => None,
             })
             .expect("flannel manifest baked from overlays/");
