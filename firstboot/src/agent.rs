@@ -345,6 +345,18 @@ impl Run<'_> {
             .kubeadm_config
             .clone()
             .unwrap_or_else(|| cfg.state_dir().join("kubeadm.yaml"));
+        if !seedio::is_init(k)
+            && !seedio::is_control_plane(k)
+            && crate::kubeadm::worker_join_completed(cfg)
+        {
+            // The power went after `kubeadm join` finished but before this
+            // phase was recorded: resetting would throw away a good join
+            // (and a second join of the same node name is refused).
+            return Ok(Done {
+                result: "ok",
+                ..done("join completed before the interruption (kubelet.conf in place)")
+            });
+        }
         if crate::kubeadm::has_leftover_state(cfg) {
             console::line(
                 "kubeadm",

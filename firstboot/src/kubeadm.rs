@@ -254,6 +254,14 @@ pub fn has_leftover_state(cfg: &Config) -> bool {
     .any(|p| cfg.path(p).exists())
 }
 
+/// Whether a worker's `kubeadm join` ran to its end: the kubelet finished
+/// its TLS bootstrap (`kubelet.conf` exists) and kubeadm removed the
+/// bootstrap kubeconfig, which is the last thing a worker join does.
+pub fn worker_join_completed(cfg: &Config) -> bool {
+    cfg.path("/etc/kubernetes/kubelet.conf").is_file()
+        && !cfg.path("/etc/kubernetes/bootstrap-kubelet.conf").exists()
+}
+
 /// `kubeadm reset --force` (used before retrying an interrupted run).
 pub fn reset() {
     match Command::new("kubeadm").args(["reset", "--force"]).output() {

@@ -409,6 +409,43 @@ fn crash_after_each_phase_resumes_and_finishes_once() {
     }
 }
 
+/// Power cut after `kubeadm join` finished but before the agent recorded it:
+/// the next boot keeps the join (no reset, no second join) and finishes.
+/// A join cut before the kubelet's TLS bootstrap ended is reset and re-run.
+#[test]
+fn power_cut_after_a_finished_join_keeps_it() {
+    for (bootstrap_left, expect_joins) in [(false, 0), (true, 1)] {
+        let Some(n) = node(&worker_seed("ok")) else {
+            return;
+        };
+        let o = n.run(Some("render"));
+        assert_eq!(o.status.code(), Some(99), "{:?}", text(&o));
+        // What `kubeadm join` leaves on disk (the double's own join run
+        // writes kubelet.conf the same way).
+        write(&n.root, "/etc/kubernetes/kubelet.conf", "# joined\n");
+        if bootstrap_left {
+            write(
+                &n.root,
+                "/etc/kubernetes/bootstrap-kubelet.conf",
+                "# mid-join\n",
+            );
+        }
+        let o = n.run(None);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        assert_eq!(n.count("count"), expect_joins, "joins run:\n{out}");
+        let reset = out.contains("running kubeadm reset --force");
+        assert_eq!(reset, bootstrap_left, "reset ran?\n{out}");
+        if !bootstrap_left {
+            assert!(
+                out.contains("phase=kubeadm result=ok join completed before the interruption"),
+                "{out}"
+            );
+        }
+        assert!(n.root.join("var/lib/kubebake/firstboot.done").exists());
+    }
+}
+
 #[test]
 fn preflight_failure_names_check_and_fix() {
     let Some(n) = node(&worker_seed("ok")) else {

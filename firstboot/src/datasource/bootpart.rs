@@ -4,8 +4,8 @@
 //! First the usual mount points are searched (configurable: `/boot/firmware`,
 //! `/boot/efi`, `/efi`, `/boot`); when none holds a seed, partitions named by
 //! GPT label (`/dev/disk/by-partlabel/{ESP,boot,…}`) or FAT label
-//! (`/dev/disk/by-label/{bootfs,boot,ESP,…}`) are mounted read-only. The
-//! boot partition is never written.
+//! (`/dev/disk/by-label/{bootfs,boot,ESP,…}`) are read in-process (FAT) or
+//! mounted read-only. The boot partition is never written.
 
 use super::{cidata, read_nocloud_dir, DsError, SeedFiles};
 use crate::config::Config;

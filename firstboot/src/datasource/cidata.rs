@@ -1,10 +1,10 @@
 //! NoCloud CIDATA volume: a block device labelled `cidata` or `CIDATA`
 //! (`/dev/disk/by-label/…`), vfat or iso9660.
 //!
-//! Two readers: on a node the volume is mounted read-only (`mount -o ro`) on
-//! a private directory; when mounting is impossible (tests, a kernel without
-//! the filesystem) the volume is read in-process: FAT through the `fatfs`
-//! crate, iso9660 by extracting it with `xorriso -osirrox`. A pure-Rust
+//! FAT volumes are read in-process through the `fatfs` crate (fast, and
+//! nothing is mounted). iso9660 volumes are mounted read-only (`mount -o ro`)
+//! on a private directory, or, when mounting is impossible (tests, a kernel
+//! without the filesystem), extracted with `xorriso -osirrox`. A pure-Rust
 //! iso9660 reader was not written: NoCloud names (`user-data`) are not 8.3,
 //! so a correct reader needs Rock Ridge or Joliet parsing, while the kernel
 //! driver (node) and xorriso (fallback) already do that well.
@@ -186,19 +186,23 @@ pub fn read_mounted(cfg: &Config, dev: &Path, source: &str) -> Result<Option<See
     r
 }
 
-/// Reads a NoCloud volume: mount first (when allowed), in-process otherwise.
+/// Reads a NoCloud volume. FAT is always read in-process (no `mount` and
+/// `umount` processes: they cost seconds on a slow first boot, and nothing
+/// is mounted behind the node's back); iso9660 is mounted when allowed, else
+/// extracted with xorriso.
 pub fn read_volume(cfg: &Config, dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> {
-    if cfg.mount {
-        match read_mounted(cfg, dev, source) {
-            Ok(s) => return Ok(s),
-            Err(e) => tracing::info!(
-                "mounting {} failed ({e}); reading it in-process",
-                dev.display()
-            ),
-        }
-    }
     match sniff(dev)? {
         FsKind::Fat => read_fat(dev, source),
+        FsKind::Iso9660 if cfg.mount => match read_mounted(cfg, dev, source) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                tracing::info!(
+                    "mounting {} failed ({e}); extracting it instead",
+                    dev.display()
+                );
+                read_iso_extract(cfg, dev, source)
+            }
+        },
         FsKind::Iso9660 => read_iso_extract(cfg, dev, source),
         FsKind::Unknown => Err(DsError::Decode {
             what: dev.display().to_string(),
