@@ -53,6 +53,10 @@ struct Run<'a> {
     bus: Option<Option<Bus>>,
     started: Instant,
     kubeadm_config: Option<std::path::PathBuf>,
+    /// `kubeadm version -o short`, asked once per run (preflight, render).
+    kubeadm_version: Option<Option<String>>,
+    /// This node's MACs, listed once per run (seed overrides, uniqueness).
+    macs: Option<Vec<String>>,
 }
 
 impl Run<'_> {
@@ -111,16 +115,29 @@ impl Run<'_> {
         })
     }
 
-    fn macs(&self) -> Vec<String> {
-        crate::network::list()
-            .map(|l| crate::network::macs(&l))
-            .unwrap_or_default()
+    fn macs(&mut self) -> Vec<String> {
+        self.macs
+            .get_or_insert_with(|| {
+                crate::network::list()
+                    .map(|l| crate::network::macs(&l))
+                    .unwrap_or_default()
+            })
+            .clone()
+    }
+
+    fn kubeadm_version(&mut self) -> Option<String> {
+        self.kubeadm_version
+            .get_or_insert_with(|| {
+                preflight::command_output("kubeadm", &["version", "-o", "short"])
+            })
+            .clone()
     }
 
     fn load_seed(&mut self) -> Result<&Loaded, Failed> {
         if self.seed.is_none() {
             let files = self.stored_seed()?;
-            let l = seedio::load(&files, &self.macs()).map_err(|e| {
+            let macs = self.macs();
+            let l = seedio::load(&files, &macs).map_err(|e| {
                 failed(
                     e.replace('\n', "; "),
                     "fix the seed (check it with `kubebake seed validate user-data`) and reboot",
@@ -235,6 +252,10 @@ impl Run<'_> {
             Err(_) => vec![10250],
         };
         let macs = self.macs();
+        // The two version probes are processes: run them side by side.
+        let kubelet = std::thread::spawn(|| preflight::command_output("kubelet", &["--version"]));
+        let kubeadm_version = self.kubeadm_version();
+        let kubelet_version = kubelet.join().ok().flatten();
         let checks = vec![
             preflight::swap(self.cfg),
             preflight::modules(self.cfg),
@@ -246,8 +267,8 @@ impl Run<'_> {
             preflight::uniqueness(self.cfg, &macs),
             preflight::clock(std::time::SystemTime::now(), ntp, ntp_wait),
             preflight::versions(
-                preflight::command_output("kubeadm", &["version", "-o", "short"]).as_deref(),
-                preflight::command_output("kubelet", &["--version"]).as_deref(),
+                kubeadm_version.as_deref(),
+                kubelet_version.as_deref(),
                 seed_version.as_deref(),
             ),
         ];
@@ -314,13 +335,12 @@ impl Run<'_> {
                 "fix kubernetes.advertise or the network-config, then reboot",
             )
         })?;
-        let version = preflight::command_output("kubeadm", &["version", "-o", "short"])
-            .ok_or_else(|| {
-                failed(
-                    "`kubeadm version -o short` failed",
-                    "check /usr/bin/kubeadm",
-                )
-            })?;
+        let version = self.kubeadm_version().ok_or_else(|| {
+            failed(
+                "`kubeadm version -o short` failed",
+                "check /usr/bin/kubeadm",
+            )
+        })?;
         let (yaml, api) = seedio::render(k, &self.node_name(&l), Some(addr), &version)
             .map_err(|e| failed(e, "fix the seed's kubernetes section and reboot"))?;
         let p = crate::kubeadm::write_config(self.cfg, &yaml)
@@ -375,7 +395,8 @@ impl Run<'_> {
         self.state.to_kubeadm_ms =
             Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX));
         self.state.waits_before_kubeadm_ms = self.state.completed.iter().map(|r| r.wait_ms).sum();
-        let _ = self.store.save(&self.state);
+        // Shown while kubeadm runs; made durable with the phase's outcome.
+        self.write_status(Some(Phase::Kubeadm), true);
         let report = crate::kubeadm::run_with_retry(
             "kubeadm",
             &args,
@@ -538,6 +559,8 @@ pub fn run(cfg: &Config) -> anyhow::Result<i32> {
         bus: None,
         started,
         kubeadm_config: None,
+        kubeadm_version: None,
+        macs: None,
     };
     if run.state.is_done(Phase::Validate) {
         // secrets must be known to the redactor before anything is printed

@@ -149,8 +149,20 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     }
 }
 
-/// Writes `data` to `path` atomically with the given mode.
+/// Writes `data` to `path` atomically with the given mode, durably: the file
+/// and its directory are fsynced, so a power cut leaves the old or the new
+/// content, never a torn or lost one.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
+    replace(path, data, mode, true)
+}
+
+/// Like [`write_atomic`] without the fsyncs, for files on tmpfs (`/run`)
+/// that a reboot forgets anyway; readers still never see a torn file.
+pub fn write_volatile(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
+    replace(path, data, mode, false)
+}
+
+fn replace(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(dir).map_err(io(dir))?;
     let name = path
@@ -171,12 +183,16 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateErro
         f.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io(&tmp))?;
         f.write_all(data).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
+        if durable {
+            f.sync_all().map_err(io(&tmp))?;
+        }
     }
     fs::rename(&tmp, path).map_err(io(path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
+    if durable {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+    }
     Ok(())
 }
 

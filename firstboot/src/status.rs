@@ -44,7 +44,7 @@ impl Status {
     /// Writes the status file atomically (0644: it holds no secrets).
     pub fn write(&self, run_dir: &Path) -> Result<(), crate::state::StateError> {
         let data = serde_json::to_vec_pretty(self).unwrap_or_default();
-        crate::state::write_atomic(&run_dir.join("status.json"), &data, 0o644)
+        crate::state::write_volatile(&run_dir.join("status.json"), &data, 0o644)
     }
 
     /// Human-readable rendering for `kubebake-firstboot status`.
