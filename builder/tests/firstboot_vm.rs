@@ -27,7 +27,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::vm::{
-    boot_with, build_image, components, copy_and_grow, host_ready, test_rootfs, Arch, Boot,
+    agent_for, boot_with, build_image, components, copy_and_grow, host_ready, test_rootfs, Arch,
+    Boot,
 };
 use seeds::{Role, Seed, CA_HASH, ENDPOINT};
 use sha2::{Digest, Sha256};
@@ -68,7 +69,7 @@ fn fixture() -> Option<&'static Fixture> {
             let _ = fs::remove_dir_all(&work);
             fs::create_dir_all(&work).expect("create work dir");
             let layer = layer::write(&work, ARCH.tty());
-            let comps = components(ARCH, &work, None)?;
+            let comps = components(ARCH, &work, agent_for(ARCH)?)?;
             let img = work.join("node.img");
             let secs = build_image(ARCH, &rootfs, &layer, &comps, &img);
             eprintln!("kubebake build (amd64, firstboot VM test): {secs:.1} s");

@@ -365,10 +365,8 @@ impl Run<'_> {
             .kubeadm_config
             .clone()
             .unwrap_or_else(|| cfg.state_dir().join("kubeadm.yaml"));
-        if !seedio::is_init(k)
-            && !seedio::is_control_plane(k)
-            && crate::kubeadm::worker_join_completed(cfg)
-        {
+        let init = seedio::is_init(k);
+        if !init && !seedio::is_control_plane(k) && crate::kubeadm::worker_join_completed(cfg) {
             // The power went after `kubeadm join` finished but before this
             // phase was recorded: resetting would throw away a good join
             // (and a second join of the same node name is refused).
@@ -390,7 +388,6 @@ impl Run<'_> {
             crate::kubeadm::place_pki(cfg, &pki)
                 .map_err(|e| failed(e.to_string(), "check /etc/kubernetes/pki"))?;
         }
-        let init = seedio::is_init(k);
         let args = crate::kubeadm::args(init, &config, init && k.certificate_key.is_some());
         self.state.to_kubeadm_ms =
             Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX));

@@ -169,6 +169,18 @@ fn chown(path: &Path, uid: u32, gid: u32) -> Result<(), HostError> {
     })
 }
 
+/// Creates `dir` (and its parents) with `mode`, owned by `uid:gid`.
+fn owned_dir(dir: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), HostError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)))
+        .map_err(|source| HostError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    chown(dir, uid, gid)
+}
+
 fn add_keys(cfg: &Config, user: &str, keys: &[String]) -> Result<(), HostError> {
     if keys.is_empty() {
         return Ok(());
@@ -189,19 +201,8 @@ fn add_keys(cfg: &Config, user: &str, keys: &[String]) -> Result<(), HostError> 
             content.push('\n');
         }
     }
-    std::fs::create_dir_all(&ssh).map_err(|source| HostError::Io {
-        path: ssh.clone(),
-        source,
-    })?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).map_err(|source| {
-        HostError::Io {
-            path: ssh.clone(),
-            source,
-        }
-    })?;
+    owned_dir(&ssh, 0o700, uid, gid)?;
     write_atomic(&file, content.as_bytes(), 0o600)?;
-    chown(&ssh, uid, gid)?;
     chown(&file, uid, gid)
 }
 
@@ -214,16 +215,7 @@ pub fn apply_user(cfg: &Config, u: &UserSpec) -> Result<(), HostError> {
         Some((uid, gid, home)) => {
             let dir = cfg.path(&home);
             if !dir.exists() {
-                std::fs::create_dir_all(&dir)
-                    .and_then(|()| {
-                        use std::os::unix::fs::PermissionsExt;
-                        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750))
-                    })
-                    .map_err(|source| HostError::Io {
-                        path: dir.clone(),
-                        source,
-                    })?;
-                chown(&dir, uid, gid)?;
+                owned_dir(&dir, 0o750, uid, gid)?;
             }
         }
     }

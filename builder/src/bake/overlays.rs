@@ -38,12 +38,13 @@ pub fn embedded<W: Write + Seek>(sink: &mut Sink<'_, W>, r: &Resolved) -> Result
     for e in OVERLAYS {
         match *e {
             Embedded::Dir(p) => sink.dir(p, 0o755)?,
-            Embedded::File(p, mode, data) if p == STATE_REPART => {
-                match r.profile.disk.state_min_mib {
-                    Some(mib) => sink.file(p, mode, &with_state_min(data, mib))?,
-                    None => sink.file(p, mode, data)?,
-                }
-            }
+            // One number for both: the room the image leaves (disk.rs) and
+            // the minimum systemd-repart asks for.
+            Embedded::File(p, mode, data) if p == STATE_REPART => sink.file(
+                p,
+                mode,
+                &with_state_min(data, r.profile.state_min_bytes() >> 20),
+            )?,
             Embedded::File(p, mode, data) => sink.file(p, mode, data)?,
             Embedded::Symlink(p, t) => sink.symlink(p, t)?,
         }

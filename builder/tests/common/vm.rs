@@ -173,8 +173,9 @@ fn tar_link(b: &mut tar::Builder<fs::File>, path: &str, target: &str) {
         .expect("tar append symlink");
 }
 
-/// Write the test-only rootfs layer: the checker script and its unit.
-pub fn checker_layer(dir: &Path, arch: Arch) -> PathBuf {
+/// Write the test-only rootfs layer: the checker script and its unit, and
+/// the CRI client built beside `agent` (same arch, same build).
+pub fn checker_layer(dir: &Path, arch: Arch, agent: &Path) -> PathBuf {
     let path = dir.join(format!("boottest-{}.tar", arch.name()));
     let f = fs::File::create(&path).expect("create checker layer");
     let mut b = tar::Builder::new(f);
@@ -231,14 +232,14 @@ pub fn checker_layer(dir: &Path, arch: Arch) -> PathBuf {
         b"KUBEBAKE_NTP_TIMEOUT_MS=5000\n",
     );
     // `crictl info`'s stand-in (see boottest.sh); test images only.
-    let cri = cri_info_for(arch).unwrap_or_else(|| {
+    let cri = agent.with_file_name("kubebake-cri-info");
+    let data = fs::read(&cri).unwrap_or_else(|e| {
         panic!(
-            "kubebake-cri-info for {} missing: `cargo build --release --workspace` \
-             (amd64) or ci/cross-agent (other arches) builds it",
-            arch.name()
+            "reading {} ({e}): `cargo build --release --workspace` (host arch) or \
+             ci/cross-agent (other arches) builds it beside the agent",
+            cri.display()
         )
     });
-    let data = fs::read(&cri).unwrap_or_else(|e| panic!("reading {}: {e}", cri.display()));
     tar_file(
         &mut b,
         "usr/local/libexec/kubebake-test/kubebake-cri-info",
@@ -300,18 +301,6 @@ fn check_cri_info(b: &Boot) {
     );
 }
 
-/// The CRI client baked into the checker layer: the workspace build for the
-/// host arch, else the one ci/cross-agent built beside the arch's agent.
-fn cri_info_for(arch: Arch) -> Option<PathBuf> {
-    let p = if arch == Arch::Amd64 && cfg!(target_arch = "x86_64") {
-        PathBuf::from(env!("CARGO_BIN_EXE_kubebake")).with_file_name("kubebake-cri-info")
-    } else {
-        let var = format!("KUBEBAKE_TEST_FIRSTBOOT_{}", arch.name().to_uppercase());
-        PathBuf::from(std::env::var(var).ok()?).with_file_name("kubebake-cri-info")
-    };
-    p.is_file().then_some(p)
-}
-
 /// sha256 of a file, lowercase hex.
 pub fn sha256_file(p: &Path) -> String {
     let data = fs::read(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
@@ -352,7 +341,7 @@ fn stand_in(dir: &Path, name: &str) -> PathBuf {
 /// agent, and kubectl/crictl (real ones from `$KUBEBAKE_TEST_KUBECTL_<ARCH>` /
 /// `$KUBEBAKE_TEST_CRICTL_<ARCH>` when given, else tests/doubles/NAME-double,
 /// else a stand-in that only says what it is).
-pub fn components(arch: Arch, dir: &Path, agent: Option<PathBuf>) -> Option<Vec<Component>> {
+pub fn components(arch: Arch, dir: &Path, agent: PathBuf) -> Option<Vec<Component>> {
     let doubles = repo().join("tests/doubles");
     let mut out = Vec::new();
     for name in ["kubelet", "kubeadm"] {
@@ -397,23 +386,6 @@ pub fn components(arch: Arch, dir: &Path, agent: Option<PathBuf>) -> Option<Vec<
             }
         }
     }
-    let agent = match agent {
-        Some(p) => p,
-        None => {
-            let p =
-                PathBuf::from(env!("CARGO_BIN_EXE_kubebake")).with_file_name("kubebake-firstboot");
-            if !require(
-                p.is_file(),
-                &format!(
-                    "{} missing: run cargo build --release --workspace first",
-                    p.display()
-                ),
-            ) {
-                return None;
-            }
-            p
-        }
-    };
     out.push(Component {
         name: "kubebake-firstboot",
         path: agent,
@@ -467,12 +439,15 @@ pub fn build_image_seeded(
     secs
 }
 
-/// The seed embedded in boot-test images: a worker joining a (double) cluster.
 /// The boot seed's SSH key for user `ops` (a public key; nothing secret).
 const BOOT_SEED_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKubebakeBootTestKeyOnlyForTheChecker ops@boottest";
 
-const BOOT_SEED: &str = "#cloud-config
+/// The seed embedded in boot-test images: a worker joining a (double)
+/// cluster, with the host settings the agent applies through /etc's overlay.
+fn boot_seed() -> String {
+    format!(
+        "#cloud-config
 hostname: boottest-node
 timezone: Europe/Berlin
 users:
@@ -480,7 +455,7 @@ users:
     groups: [adm]
     shell: /bin/bash
     ssh_authorized_keys:
-      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKubebakeBootTestKeyOnlyForTheChecker ops@boottest
+      - {BOOT_SEED_KEY}
 write_files:
   - path: /etc/kubebake-boottest.conf
     content: written-by-the-seed
@@ -490,7 +465,9 @@ kubernetes:
   endpoint: 10.0.2.2:6443
   token: abcdef.0123456789abcdef
   ca_cert_hash: sha256:a4853df8cab8e1cb0e4856fa816156be2df8895cdd1c7265f572d3777c8f9878
-";
+"
+    )
+}
 
 /// Copy `img` sparsely to `dst` and grow it by [`GROW_BYTES`].
 pub fn copy_and_grow(img: &Path, dst: &Path) {
@@ -811,21 +788,31 @@ pub fn check_node(arch: Arch, b: &Boot, comps: &[Component]) {
 
 /// The agent binary for `arch`: the workspace build for the host arch, else
 /// `$KUBEBAKE_TEST_FIRSTBOOT_<ARCH>` (a real cross-built agent; never a fake).
-fn agent_for(arch: Arch) -> Option<Option<PathBuf>> {
-    if arch == Arch::Amd64 && cfg!(target_arch = "x86_64") {
-        return Some(None);
-    }
-    let var = format!("KUBEBAKE_TEST_FIRSTBOOT_{}", arch.name().to_uppercase());
-    match std::env::var(&var) {
-        Ok(p) if Path::new(&p).is_file() => Some(Some(PathBuf::from(p))),
-        _ => require(
-            false,
-            &format!(
+pub fn agent_for(arch: Arch) -> Option<PathBuf> {
+    let (p, fix) = if arch == Arch::Amd64 && cfg!(target_arch = "x86_64") {
+        (
+            Some(
+                PathBuf::from(env!("CARGO_BIN_EXE_kubebake")).with_file_name("kubebake-firstboot"),
+            ),
+            "run cargo build --release --workspace first".to_string(),
+        )
+    } else {
+        let var = format!("KUBEBAKE_TEST_FIRSTBOOT_{}", arch.name().to_uppercase());
+        (
+            std::env::var(&var).ok().map(PathBuf::from),
+            format!(
                 "{var} must name a kubebake-firstboot built for {}",
                 arch.name()
             ),
         )
-        .then_some(None),
+    };
+    match p {
+        Some(p) if p.is_file() => Some(p),
+        p => {
+            let what = p.map_or("the agent".into(), |p| p.display().to_string());
+            require(false, &format!("{what} missing: {fix}"));
+            None
+        }
     }
 }
 
@@ -848,14 +835,14 @@ pub fn run(arch: Arch, timeout: Duration) {
     let work_dir = dir.keep();
     let work = work_dir.as_path();
     eprintln!("boot test work dir: {}", work.display());
-    let layer = checker_layer(work, arch);
+    let layer = checker_layer(work, arch, &agent);
     let Some(comps) = components(arch, work, agent) else {
         return;
     };
     // A worker seed, so the agent runs to `done` against the kubeadm double
     // (an unseeded node reports "no seed found" and its unit fails, as it should).
     let seed = work.join("seed.yaml");
-    fs::write(&seed, BOOT_SEED).expect("write boot-test seed");
+    fs::write(&seed, boot_seed()).expect("write boot-test seed");
     let img = work.join("node.img");
     let build_s = build_image_seeded(arch, &rootfs, &layer, &comps, Some(&seed), &img);
     eprintln!("kubebake build ({}): {build_s:.1} s", arch.name());
