@@ -3,7 +3,20 @@
 
 use crate::alloc::BS;
 use crate::csum::{crc, put16, put32};
-use crate::writer::Extent;
+
+/// One contiguous run of file blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Extent {
+    /// First logical block.
+    pub logical: u32,
+    /// Number of blocks (<= 32768).
+    pub len: u32,
+    /// First physical block.
+    pub start: u64,
+}
+
+/// Maximum blocks in one initialised extent.
+pub(crate) const MAX_EXTENT_LEN: u32 = 32768;
 
 const MAGIC: u16 = 0xF30A;
 const IN_INODE: usize = 4;

@@ -8,13 +8,15 @@ use crate::alloc::{gdt_blocks, has_super, Alloc, BPG, BS};
 use crate::bitmap::{self, Bitmap};
 use crate::csum::{fs_seed, inode_seed};
 use crate::dir::{self, DirEnt};
+use crate::extent::{Extent, MAX_EXTENT_LEN};
 use crate::group::GroupDesc;
 use crate::inode::{self, Inode, INODE_SIZE};
+use crate::node::{Node, NodeId, NodeKind, ROOT};
+use crate::out::BlockOut;
 use crate::sizing::{place_group_meta, size_fs};
 use crate::superblock::Super;
-use crate::writer::{Extent, NodeId, NodeKind, MAX_EXTENT_LEN, ROOT};
 use crate::xattr::{self, Placement};
-use crate::{Error, Metadata, Sizing, Summary, Timestamp, Writer};
+use crate::{Error, Options, Sizing, Summary};
 
 const FIRST_INO: u32 = 11;
 
@@ -62,27 +64,20 @@ fn mode_bits(kind: &NodeKind) -> (u16, u8) {
     }
 }
 
-pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<(Summary, W), Error> {
-    let seed = fs_seed(&w.opts.uuid);
-    let ts = Timestamp::from_secs(w.opts.timestamp);
+/// What [`finish`] lays out: the writer's tree and its data so far.
+pub(crate) struct Parts<W: Write + Seek> {
+    pub opts: Options,
+    pub nodes: Vec<Node>,
+    pub out: BlockOut<W>,
+    pub alloc: Alloc,
+    pub data_bytes: u64,
+    /// The `lost+found` directory (inode 11).
+    pub lost_found: NodeId,
+}
 
-    // lost+found (inode 11) must exist.
-    let lf_name = b"lost+found".to_vec();
-    let lf = match w.lookup(&[&lf_name[..]]) {
-        Some(id) if matches!(w.nodes[id].kind, NodeKind::Dir { .. }) => id,
-        _ => {
-            let mut meta = Metadata::new(0o700);
-            (meta.atime, meta.mtime, meta.ctime) = (ts, ts, ts);
-            let e = crate::Entry {
-                path: "lost+found".into(),
-                kind: crate::EntryKind::Directory,
-                meta,
-            };
-            w.add(e, &mut std::io::empty())?;
-            w.lookup(&[&lf_name[..]])
-                .ok_or_else(|| Error::Limit("lost+found could not be created".into()))?
-        }
-    };
+pub(crate) fn finish<W: Write + Seek>(mut w: Parts<W>) -> Result<(Summary, W), Error> {
+    let seed = fs_seed(&w.opts.uuid);
+    let lf = w.lost_found;
 
     // 1. Number inodes: / = 2, lost+found = 11, then depth-first by name.
     let n = w.nodes.len();
@@ -210,7 +205,7 @@ pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<(Summary, W), 
     };
     let want_inodes = used_inodes + extra_inodes;
     let meta_start = w.alloc.next;
-    let (total, groups, ipg, gmeta) = size_fs(&w, meta_start, want_inodes)?;
+    let (total, groups, ipg, gmeta) = size_fs(&w.alloc, w.opts.sizing, meta_start, want_inodes)?;
     w.alloc = {
         let mut a = Alloc::new(w.alloc.gdt_reserve, Some(total));
         a.next = meta_start;
@@ -327,8 +322,7 @@ pub(crate) fn finish<W: Write + Seek>(mut w: Writer<W>) -> Result<(Summary, W), 
                 used_dirs += 1;
             }
             let ind = build_inode(
-                &w,
-                id,
+                &w.nodes[id],
                 &plan[id],
                 &iblocks[id],
                 &exts_count(&extents_of(id, &plan)),
@@ -421,14 +415,7 @@ fn exts_count(e: &[Extent]) -> u64 {
     e.iter().map(|x| u64::from(x.len)).sum()
 }
 
-fn build_inode<W: Write + Seek>(
-    w: &Writer<W>,
-    id: NodeId,
-    plan: &Plan,
-    iblock: &[u8; 60],
-    data_blocks: &u64,
-) -> Inode {
-    let node = &w.nodes[id];
+fn build_inode(node: &Node, plan: &Plan, iblock: &[u8; 60], data_blocks: &u64) -> Inode {
     let (ty, _) = mode_bits(&node.kind);
     let m = &node.meta;
     let mut ind = Inode {

@@ -65,6 +65,7 @@ mod group;
 mod htree;
 mod inode;
 mod layout;
+mod node;
 mod out;
 mod sizing;
 mod superblock;

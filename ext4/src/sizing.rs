@@ -1,11 +1,9 @@
 //! Sizing at `finish()`: how many block groups, inodes per group, and where
 //! each group's bitmaps and inode table go (after all other metadata).
 
-use std::io::{Seek, Write};
-
 use crate::alloc::{gdt_blocks, has_super, Alloc, BPG, BS};
 use crate::inode::INODE_SIZE;
-use crate::{Error, Sizing, Writer};
+use crate::{Error, Sizing};
 
 /// Smallest useful last block group (blocks after any superblock copy).
 const MIN_LAST_GROUP: u64 = 64;
@@ -52,14 +50,15 @@ pub(crate) fn place_group_meta(
 }
 
 /// Choose the total block count, group count and inodes per group.
-pub(crate) fn size_fs<W: Write + Seek>(
-    w: &Writer<W>,
+pub(crate) fn size_fs(
+    alloc: &Alloc,
+    sizing: Sizing,
     meta_start: u64,
     want_inodes: u64,
 ) -> Result<(u64, u64, u64, Vec<GroupMeta>), Error> {
-    let reserve = w.alloc.gdt_reserve;
+    let reserve = alloc.gdt_reserve;
     let ipg_for = |groups: u64| -> u64 { (want_inodes.div_ceil(groups).div_ceil(16) * 16).max(16) };
-    match w.opts.sizing {
+    match sizing {
         Sizing::Fixed { bytes } => {
             let mut total = bytes / BS as u64;
             let last = total % BPG;

@@ -4,60 +4,11 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, Write};
 
 use crate::alloc::{gdt_blocks, Alloc, BPG, BS};
+use crate::extent::{Extent, MAX_EXTENT_LEN};
+use crate::layout::Parts;
+use crate::node::{Node, NodeId, NodeKind, ROOT};
 use crate::out::{BlockOut, OUT_BUF};
 use crate::{Entry, EntryKind, Error, Metadata, Options, Sizing, Summary, Timestamp};
-
-/// Index of a node (inode) in the writer's arena.
-pub(crate) type NodeId = usize;
-
-/// One contiguous run of file blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Extent {
-    /// First logical block.
-    pub logical: u32,
-    /// Number of blocks (<= 32768).
-    pub len: u32,
-    /// First physical block.
-    pub start: u64,
-}
-
-/// Maximum blocks in one initialised extent.
-pub(crate) const MAX_EXTENT_LEN: u32 = 32768;
-
-#[derive(Debug)]
-pub(crate) enum NodeKind {
-    Dir {
-        children: BTreeMap<Vec<u8>, NodeId>,
-    },
-    File {
-        size: u64,
-        extents: Vec<Extent>,
-    },
-    Symlink {
-        target: Vec<u8>,
-        extents: Vec<Extent>,
-    },
-    Chr {
-        major: u32,
-        minor: u32,
-    },
-    Blk {
-        major: u32,
-        minor: u32,
-    },
-    Fifo,
-    Sock,
-}
-
-#[derive(Debug)]
-pub(crate) struct Node {
-    pub kind: NodeKind,
-    pub meta: Metadata,
-    /// Directory entries naming this node.
-    pub refs: u32,
-    /// Layer (see `begin_layer`) that last added or updated this node.
-    pub layer: u32,
-}
 
 /// Streams entries into an ext4 image; see the crate documentation.
 ///
@@ -65,19 +16,17 @@ pub(crate) struct Node {
 /// is created, so a window of a larger disk image can be written by seeking
 /// the target to the partition offset first.
 pub struct Writer<W: Write + Seek> {
-    pub(crate) opts: Options,
-    pub(crate) nodes: Vec<Node>,
-    pub(crate) out: BlockOut<W>,
-    pub(crate) alloc: Alloc,
-    pub(crate) data_bytes: u64,
+    opts: Options,
+    nodes: Vec<Node>,
+    out: BlockOut<W>,
+    alloc: Alloc,
+    data_bytes: u64,
     inbuf: Vec<u8>,
     layer: u32,
 }
 
-pub(crate) const ROOT: NodeId = 0;
-
 /// Split a path into components: drops empty and `.` components, rejects `..`.
-pub(crate) fn split_path(path: &str) -> Result<Vec<&[u8]>, Error> {
+fn split_path(path: &str) -> Result<Vec<&[u8]>, Error> {
     let mut out = Vec::new();
     for c in path.split('/') {
         match c {
@@ -198,7 +147,7 @@ impl<W: Write + Seek> Writer<W> {
     }
 
     /// Look up a path; `None` if any component is missing.
-    pub(crate) fn lookup(&self, comps: &[&[u8]]) -> Option<NodeId> {
+    fn lookup(&self, comps: &[&[u8]]) -> Option<NodeId> {
         let mut cur = ROOT;
         for c in comps {
             cur = *self.children(cur)?.get(*c)?;
@@ -494,13 +443,43 @@ impl<W: Write + Seek> Writer<W> {
 
     /// Lay out the metadata and write everything; returns the summary.
     pub fn finish(self) -> Result<Summary, Error> {
-        crate::layout::finish(self).map(|(s, _)| s)
+        self.finish_into_inner().map(|(s, _)| s)
     }
 
     /// Like [`Writer::finish`], and also hand back the target (e.g. to get
     /// the bytes out of a `Cursor<Vec<u8>>`).
-    pub fn finish_into_inner(self) -> Result<(Summary, W), Error> {
-        crate::layout::finish(self)
+    pub fn finish_into_inner(mut self) -> Result<(Summary, W), Error> {
+        let lost_found = self.lost_found()?;
+        crate::layout::finish(Parts {
+            opts: self.opts,
+            nodes: self.nodes,
+            out: self.out,
+            alloc: self.alloc,
+            data_bytes: self.data_bytes,
+            lost_found,
+        })
+    }
+
+    /// The `lost+found` directory (inode 11), created if the entries did
+    /// not bring one.
+    fn lost_found(&mut self) -> Result<NodeId, Error> {
+        let name: &[u8] = b"lost+found";
+        if let Some(id) = self.lookup(&[name]) {
+            if matches!(self.nodes[id].kind, NodeKind::Dir { .. }) {
+                return Ok(id);
+            }
+        }
+        let ts = Timestamp::from_secs(self.opts.timestamp);
+        let mut meta = Metadata::new(0o700);
+        (meta.atime, meta.mtime, meta.ctime) = (ts, ts, ts);
+        let e = Entry {
+            path: "lost+found".into(),
+            kind: EntryKind::Directory,
+            meta,
+        };
+        self.add(e, &mut std::io::empty())?;
+        self.lookup(&[name])
+            .ok_or_else(|| Error::Limit("lost+found could not be created".into()))
     }
 }
 
