@@ -124,6 +124,157 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A PAX record set: `(key, value)` in archive order (later keys win).
+type Records = Vec<(String, Vec<u8>)>;
+
+/// The last value of PAX key `k`.
+fn pax_get(records: Option<&Records>, k: &str) -> Option<Vec<u8>> {
+    records?
+        .iter()
+        .rev()
+        .find(|(key, _)| key == k)
+        .map(|(_, v)| v.clone())
+}
+
+/// The member's PAX records: our own parse of the raw header bytes (binary
+/// values may contain newlines), else the `tar` crate's.
+fn pax_records<R: Read>(
+    own: Option<Records>,
+    e: &mut tar::Entry<'_, R>,
+) -> Result<Option<Records>, String> {
+    if own.is_some() {
+        return Ok(own);
+    }
+    let Some(pax) = e
+        .pax_extensions()
+        .map_err(|x| format!("bad PAX header: {x}"))?
+    else {
+        return Ok(None);
+    };
+    let mut v = Vec::new();
+    for ext in pax {
+        let ext = ext.map_err(|x| format!("bad PAX record: {x}"))?;
+        let Ok(key) = ext.key() else { continue };
+        v.push((key.to_string(), ext.value_bytes().to_vec()));
+    }
+    Ok(Some(v))
+}
+
+/// Ownership, mode, times and xattrs from the header and its PAX records.
+fn metadata(h: &tar::Header, records: Option<&Records>) -> Result<Metadata, String> {
+    let mode = (h.mode().map_err(|x| format!("bad mode: {x}"))? & 0o7777) as u16;
+    let mut uid = h.uid().map_err(|x| format!("bad uid: {x}"))?;
+    let mut gid = h.gid().map_err(|x| format!("bad gid: {x}"))?;
+    let mtime_raw = h.mtime().map_err(|x| format!("bad mtime: {x}"))?;
+    let mut mtime = Timestamp::from_secs(i64::try_from(mtime_raw).unwrap_or(i64::MAX));
+    let (mut atime, mut ctime) = (None, None);
+    let mut xattrs: Vec<Xattr> = Vec::new();
+    for (key, val) in records.into_iter().flatten() {
+        let key = key.as_str();
+        let sval = std::str::from_utf8(val).unwrap_or("");
+        let bad = |k: &str| format!("bad PAX {k} value {sval:?}");
+        match key {
+            "mtime" => mtime = parse_time(sval).ok_or_else(|| bad(key))?,
+            "atime" => atime = Some(parse_time(sval).ok_or_else(|| bad(key))?),
+            "ctime" => ctime = Some(parse_time(sval).ok_or_else(|| bad(key))?),
+            "uid" => uid = sval.parse().map_err(|_| bad(key))?,
+            "gid" => gid = sval.parse().map_err(|_| bad(key))?,
+            k => pax_xattr(&mut xattrs, k, val).map_err(|()| bad(key))?,
+        }
+    }
+    let uid = u32::try_from(uid).map_err(|_| format!("uid {uid} over 32 bits"))?;
+    let gid = u32::try_from(gid).map_err(|_| format!("gid {gid} over 32 bits"))?;
+    Ok(Metadata {
+        mode,
+        uid,
+        gid,
+        atime: atime.unwrap_or(mtime),
+        mtime,
+        ctime: ctime.unwrap_or(mtime),
+        xattrs,
+    })
+}
+
+/// Apply one PAX xattr record (`SCHILY.xattr.*` wins over
+/// `LIBARCHIVE.xattr.*`); other keys are ignored.
+fn pax_xattr(xattrs: &mut Vec<Xattr>, key: &str, val: &[u8]) -> Result<(), ()> {
+    if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+        xattrs.retain(|x| x.name != name);
+        xattrs.push(Xattr {
+            name: name.to_string(),
+            value: val.to_vec(),
+        });
+    } else if let Some(name) = key.strip_prefix("LIBARCHIVE.xattr.") {
+        let name = percent_decode(name);
+        let sval = std::str::from_utf8(val).unwrap_or("");
+        let v = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(sval.trim_end_matches('='))
+            .map_err(|_| ())?;
+        if !xattrs.iter().any(|x| x.name == name) {
+            xattrs.push(Xattr { name, value: v });
+        }
+    }
+    Ok(())
+}
+
+/// The entry kind from the header; `size` is the data size, `link` the
+/// link target (PAX or GNU long link already applied).
+fn kind(h: &tar::Header, size: u64, link: Option<Vec<u8>>) -> Result<EntryKind, String> {
+    let et = h.entry_type();
+    let dev = || {
+        let ma = h.device_major().ok().flatten().unwrap_or(0);
+        let mi = h.device_minor().ok().flatten().unwrap_or(0);
+        (ma, mi)
+    };
+    Ok(match et {
+        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+            EntryKind::Regular { size }
+        }
+        tar::EntryType::Directory => EntryKind::Directory,
+        tar::EntryType::Symlink | tar::EntryType::Link => {
+            let target = link.ok_or_else(|| "link without a target".to_string())?;
+            if et == tar::EntryType::Symlink {
+                EntryKind::Symlink { target }
+            } else {
+                let t = normalise(&target).map_err(|m| format!("hard link target: {m}"))?;
+                EntryKind::HardLink { target: t }
+            }
+        }
+        tar::EntryType::Char => {
+            let (major, minor) = dev();
+            EntryKind::CharDevice { major, minor }
+        }
+        tar::EntryType::Block => {
+            let (major, minor) = dev();
+            EntryKind::BlockDevice { major, minor }
+        }
+        tar::EntryType::Fifo => EntryKind::Fifo,
+        other => return Err(format!("unsupported member type {other:?}")),
+    })
+}
+
+/// Give an error from the callback the archive position: entry and data
+/// problems become [`Error::Tar`]; space, limit and I/O errors on the
+/// image keep their own variant.
+fn located(err: Error, source: &str, shown: &str, off: u64) -> Error {
+    match err {
+        Error::Entry { .. } | Error::Data { .. } => Error::Tar {
+            archive: source.to_string(),
+            entry: shown.to_string(),
+            offset: off,
+            msg: err.to_string(),
+        },
+        Error::NoSpace {
+            needed, available, ..
+        } => Error::NoSpace {
+            needed,
+            available,
+            context: format!(" while adding {shown:?} ({source}, byte offset {off})"),
+        },
+        other => other,
+    }
+}
+
 /// Stream every member as an [`Entry`] plus its data reader. `source` names
 /// the archive in errors.
 pub fn for_each_entry<R: Read>(
@@ -155,169 +306,26 @@ pub fn for_each_entry<R: Read>(
         let Some(item) = item else { break };
         let mut e = item.map_err(|e| terr("", next_off, format!("bad member header: {e}")))?;
         let off = e.raw_header_position();
-        // Our own PAX parse (binary values may contain newlines).
         let own_pax = pax::raw_pax(&rec.borrow(), off).and_then(|d| pax::parse(&d));
-        let pax_get = |k: &str| -> Option<Vec<u8>> {
-            own_pax
-                .as_ref()?
-                .iter()
-                .rev()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-        };
-        let raw_name = pax_get("path").unwrap_or_else(|| e.path_bytes().into_owned());
-        let pax_link = pax_get("linkpath");
+        let raw_name =
+            pax_get(own_pax.as_ref(), "path").unwrap_or_else(|| e.path_bytes().into_owned());
         let shown = String::from_utf8_lossy(&raw_name).into_owned();
         next_off = e.raw_file_position() + e.size().div_ceil(512) * 512;
         let h = e.header().clone();
-        let et = h.entry_type();
-        if et.is_pax_global_extensions() {
+        if h.entry_type().is_pax_global_extensions() {
             continue;
         }
         let path = normalise(&raw_name).map_err(|m| terr(&shown, off, m))?;
-        let mode = (h
-            .mode()
-            .map_err(|x| terr(&shown, off, format!("bad mode: {x}")))?
-            & 0o7777) as u16;
-        let mut uid = h
-            .uid()
-            .map_err(|x| terr(&shown, off, format!("bad uid: {x}")))?;
-        let mut gid = h
-            .gid()
-            .map_err(|x| terr(&shown, off, format!("bad gid: {x}")))?;
-        let mtime_raw = h
-            .mtime()
-            .map_err(|x| terr(&shown, off, format!("bad mtime: {x}")))?;
-        let mut mtime = Timestamp::from_secs(i64::try_from(mtime_raw).unwrap_or(i64::MAX));
-        let (mut atime, mut ctime) = (None, None);
-        let mut xattrs: Vec<Xattr> = Vec::new();
-        let records: Option<Vec<(String, Vec<u8>)>> = match own_pax {
-            Some(p) => Some(p),
-            None => {
-                let pax = e
-                    .pax_extensions()
-                    .map_err(|x| terr(&shown, off, format!("bad PAX header: {x}")))?;
-                match pax {
-                    None => None,
-                    Some(pax) => {
-                        let mut v = Vec::new();
-                        for ext in pax {
-                            let ext =
-                                ext.map_err(|x| terr(&shown, off, format!("bad PAX record: {x}")))?;
-                            let Ok(key) = ext.key() else { continue };
-                            v.push((key.to_string(), ext.value_bytes().to_vec()));
-                        }
-                        Some(v)
-                    }
-                }
-            }
-        };
-        if let Some(records) = records {
-            for (key, val) in &records {
-                let key = key.as_str();
-                let val = &val[..];
-                let sval = std::str::from_utf8(val).unwrap_or("");
-                let bad = |k: &str| terr(&shown, off, format!("bad PAX {k} value {sval:?}"));
-                match key {
-                    "mtime" => mtime = parse_time(sval).ok_or_else(|| bad(key))?,
-                    "atime" => atime = Some(parse_time(sval).ok_or_else(|| bad(key))?),
-                    "ctime" => ctime = Some(parse_time(sval).ok_or_else(|| bad(key))?),
-                    "uid" => uid = sval.parse().map_err(|_| bad(key))?,
-                    "gid" => gid = sval.parse().map_err(|_| bad(key))?,
-                    k if k.starts_with("SCHILY.xattr.") => {
-                        let name = &k["SCHILY.xattr.".len()..];
-                        xattrs.retain(|x| x.name != name);
-                        xattrs.push(Xattr {
-                            name: name.to_string(),
-                            value: val.to_vec(),
-                        });
-                    }
-                    k if k.starts_with("LIBARCHIVE.xattr.") => {
-                        let name = percent_decode(&k["LIBARCHIVE.xattr.".len()..]);
-                        let v = base64::engine::general_purpose::STANDARD_NO_PAD
-                            .decode(sval.trim_end_matches('='))
-                            .map_err(|_| bad(key))?;
-                        if !xattrs.iter().any(|x| x.name == name) {
-                            xattrs.push(Xattr { name, value: v });
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let uid =
-            u32::try_from(uid).map_err(|_| terr(&shown, off, format!("uid {uid} over 32 bits")))?;
-        let gid =
-            u32::try_from(gid).map_err(|_| terr(&shown, off, format!("gid {gid} over 32 bits")))?;
-        let dev = |h: &tar::Header| -> Result<(u32, u32), Error> {
-            let ma = h.device_major().ok().flatten().unwrap_or(0);
-            let mi = h.device_minor().ok().flatten().unwrap_or(0);
-            Ok((ma, mi))
-        };
-        let kind = match et {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                EntryKind::Regular { size: e.size() }
-            }
-            tar::EntryType::Directory => EntryKind::Directory,
-            tar::EntryType::Symlink | tar::EntryType::Link => {
-                let target = match pax_link {
-                    Some(t) => t,
-                    None => e
-                        .link_name_bytes()
-                        .ok_or_else(|| terr(&shown, off, "link without a target".into()))?
-                        .into_owned(),
-                };
-                if et == tar::EntryType::Symlink {
-                    EntryKind::Symlink { target }
-                } else {
-                    let t = normalise(&target)
-                        .map_err(|m| terr(&shown, off, format!("hard link target: {m}")))?;
-                    EntryKind::HardLink { target: t }
-                }
-            }
-            tar::EntryType::Char => {
-                let (major, minor) = dev(&h)?;
-                EntryKind::CharDevice { major, minor }
-            }
-            tar::EntryType::Block => {
-                let (major, minor) = dev(&h)?;
-                EntryKind::BlockDevice { major, minor }
-            }
-            tar::EntryType::Fifo => EntryKind::Fifo,
-            other => {
-                return Err(terr(
-                    &shown,
-                    off,
-                    format!("unsupported member type {other:?}"),
-                ));
-            }
-        };
-        let meta = Metadata {
-            mode,
-            uid,
-            gid,
-            atime: atime.unwrap_or(mtime),
-            mtime,
-            ctime: ctime.unwrap_or(mtime),
-            xattrs,
-        };
+        let link = pax_get(own_pax.as_ref(), "linkpath")
+            .or_else(|| e.link_name_bytes().map(|l| l.into_owned()));
+        let records = pax_records(own_pax, &mut e).map_err(|m| terr(&shown, off, m))?;
+        let meta = metadata(&h, records.as_ref()).map_err(|m| terr(&shown, off, m))?;
+        let kind = kind(&h, e.size(), link).map_err(|m| terr(&shown, off, m))?;
         if let EntryKind::Regular { size } = kind {
             stats.data_bytes += size;
         }
         stats.entries += 1;
-        // Entry and data problems get the archive position; space, limit and
-        // I/O errors on the image keep their own variant.
-        f(Entry { path, kind, meta }, &mut e).map_err(|err| match err {
-            Error::Entry { .. } | Error::Data { .. } => terr(&shown, off, err.to_string()),
-            Error::NoSpace {
-                needed, available, ..
-            } => Error::NoSpace {
-                needed,
-                available,
-                context: format!(" while adding {shown:?} ({source}, byte offset {off})"),
-            },
-            other => other,
-        })?;
+        f(Entry { path, kind, meta }, &mut e).map_err(|err| located(err, source, &shown, off))?;
     }
     Ok(stats)
 }
