@@ -57,13 +57,6 @@ pub struct Fetched {
     pub path: PathBuf,
 }
 
-impl Fetched {
-    /// True for `.tar.gz`/`.tgz` archives (crictl, cni-plugins releases).
-    pub fn is_archive(&self) -> bool {
-        self.name == "crictl" || self.name == "cni-plugins"
-    }
-}
-
 /// Parse every `--component NAME=VALUE`.
 pub fn parse_overrides(args: &[String]) -> Result<BTreeMap<String, Override>> {
     let mut out = BTreeMap::new();

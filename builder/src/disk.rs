@@ -21,8 +21,6 @@ const SECTOR: u64 = 512;
 /// Deterministic identities of one image.
 #[derive(Debug, Clone)]
 pub struct Ids {
-    /// Hash of every input (namespace for UUID v5).
-    pub seed: Vec<u8>,
     /// Disk GUID.
     pub disk: Uuid,
     /// ESP partition GUID.
@@ -39,15 +37,14 @@ pub struct Ids {
 
 impl Ids {
     /// Derive every id from the input hash.
-    pub fn derive(seed: Vec<u8>) -> Ids {
+    pub fn derive(seed: &[u8]) -> Ids {
         Ids {
-            disk: guid::derive(&seed, "disk"),
-            esp: guid::derive(&seed, "part:esp"),
-            root_a: guid::derive(&seed, "part:root-a"),
-            root_b: guid::derive(&seed, "part:root-b"),
-            root_fs: guid::derive(&seed, "fs:root-a"),
-            esp_serial: guid::fat_volume_id(&seed, "esp"),
-            seed,
+            disk: guid::derive(seed, "disk"),
+            esp: guid::derive(seed, "part:esp"),
+            root_a: guid::derive(seed, "part:root-a"),
+            root_b: guid::derive(seed, "part:root-b"),
+            root_fs: guid::derive(seed, "fs:root-a"),
+            esp_serial: guid::fat_volume_id(seed, "esp"),
         }
     }
 }

@@ -22,11 +22,3 @@ impl Embedded {
 }
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-
-/// The agent's unit file content, if firstboot/units has it.
-pub fn agent_unit() -> Option<&'static [u8]> {
-    AGENT_UNITS.iter().find_map(|e| match e {
-        Embedded::File(p, _, data) if p.ends_with("kubebake-firstboot.service") => Some(*data),
-        _ => None,
-    })
-}

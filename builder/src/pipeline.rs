@@ -194,7 +194,7 @@ pub fn build(req: &Request) -> Result<Outcome> {
     let cache = Cache::from_env()?;
     let comps = component::fetch_all(&r, &overrides, &cache)?;
 
-    let ids = Ids::derive(input_hash(&r, &base, &comps, seed.as_deref())?);
+    let ids = Ids::derive(&input_hash(&r, &base, &comps, seed.as_deref())?);
     let cmdline = boot::cmdline(ids.root_a, &r);
 
     let tmp = tmp_path(&out);

@@ -27,14 +27,6 @@ impl Progress {
         }
     }
 
-    /// A progress that draws nothing (tests, library use).
-    pub fn hidden() -> Progress {
-        Progress {
-            bar: ProgressBar::hidden(),
-            entries: Cell::new(0),
-        }
-    }
-
     /// Name the current phase.
     pub fn phase(&self, name: &'static str) {
         self.bar.set_prefix(name);
@@ -48,11 +40,6 @@ impl Progress {
         if n % 512 == 1 {
             self.bar.set_message(format!("{n} entries"));
         }
-    }
-
-    /// Entries counted so far.
-    pub fn entries(&self) -> u64 {
-        self.entries.get()
     }
 
     /// Remove the line.

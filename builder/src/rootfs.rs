@@ -19,20 +19,6 @@ pub enum Base {
     Mmdebstrap(Vec<String>),
 }
 
-impl Base {
-    /// One line for logs and the manifest.
-    pub fn describe(&self) -> String {
-        match self {
-            Base::Tarballs(t) => t
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" + "),
-            Base::Mmdebstrap(args) => format!("mmdebstrap {}", args.join(" ")),
-        }
-    }
-}
-
 /// Decide the base input and check its host prerequisites (without running anything).
 pub fn plan(r: &Resolved, rootfs: &[PathBuf]) -> Result<Base> {
     let mut tarballs: Vec<PathBuf> = rootfs.to_vec();

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use ext4w::{Entry, EntryKind, Metadata, Timestamp, Writer};
 
 pub use capture::{BootFiles, Capture};
-pub use manifest::{Manifest, ManifestComponent, MANIFEST_PATH};
+pub use manifest::MANIFEST_PATH;
 
 use crate::component::Fetched;
 use crate::profile::Resolved;
