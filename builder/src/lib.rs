@@ -4,16 +4,78 @@
 //! rootfs stream (tarballs or mmdebstrap) → bake layers → ext4 root streamed
 //! into its partition → ESP + GPT → `OUT.tmp` renamed to `OUT`.
 
-pub mod bake;
-pub mod boot;
-pub mod cache;
-pub mod cli;
-pub mod component;
-pub mod disk;
-pub mod embedded;
-pub mod inspect;
-pub mod pipeline;
-pub mod profile;
-pub mod progress;
-pub mod rootfs;
-pub mod seedcmd;
+pub(crate) mod bake;
+pub(crate) mod boot;
+pub(crate) mod cache;
+pub(crate) mod cli;
+pub(crate) mod component;
+pub(crate) mod disk;
+pub(crate) mod embedded;
+pub(crate) mod inspect;
+pub(crate) mod pipeline;
+pub(crate) mod profile;
+pub(crate) mod progress;
+pub(crate) mod rootfs;
+pub(crate) mod seedcmd;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cli::{Cli, Command};
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Build(a) => {
+            let req = pipeline::Request {
+                profile: a.profile,
+                output: a.output,
+                format: a.format,
+                rootfs: a.rootfs,
+                seed: a.seed,
+                components: a.components,
+                sets: a.sets,
+                hash: a.json,
+            };
+            let out = pipeline::build(&req)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&out).context("printing JSON")?);
+            }
+        }
+        Command::Inspect(a) => {
+            let r = inspect::inspect(&a.image)?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).context("printing JSON")?
+                );
+            } else {
+                print!("{}", inspect::render(&r));
+            }
+        }
+        Command::Seed(cmd) => return seedcmd::run(cmd),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `kubebake` command: parse the command line, set up logging, run, and
+/// print an error on one `error:` line (exit 1; usage errors exit 2).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KUBEBAKE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
