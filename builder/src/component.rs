@@ -14,19 +14,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cache::{normalize_sha256, sha256_file, Cache};
 use crate::profile::{Arch, Resolved};
-
-/// Every component name `--component` accepts.
-pub const KNOWN: &[&str] = &[
-    "kubelet",
-    "kubeadm",
-    "kubectl",
-    "crictl",
-    "cni-plugins",
-    AGENT,
-];
-
-/// The first-boot agent's component name.
-pub const AGENT: &str = "kubebake-firstboot";
+pub use crate::profile::{AGENT, KNOWN};
 
 /// A `--component` value.
 #[derive(Debug, Clone, PartialEq, Eq)]

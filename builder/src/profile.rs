@@ -26,6 +26,19 @@ pub const SHIPPED: &[(&str, &str)] = &[
 /// The profile used when `kubebake build` gets none.
 pub const DEFAULT: &str = "generic-amd64";
 
+/// Every component name a profile may pin and `--component` accepts.
+pub const KNOWN: &[&str] = &[
+    "kubelet",
+    "kubeadm",
+    "kubectl",
+    "crictl",
+    "cni-plugins",
+    AGENT,
+];
+
+/// The first-boot agent's component name.
+pub const AGENT: &str = "kubebake-firstboot";
+
 /// Target CPU architecture (Debian naming).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -396,10 +409,10 @@ impl Profile {
             bail!("profile {name} has no kubernetes.version; add it, e.g. \"1.35.1\"");
         }
         for (cname, c) in &self.kubernetes.components {
-            if !crate::component::KNOWN.contains(&cname.as_str()) {
+            if !KNOWN.contains(&cname.as_str()) {
                 bail!(
                     "profile {name}: unknown component `{cname}`; known: {}",
-                    crate::component::KNOWN.join(", ")
+                    KNOWN.join(", ")
                 );
             }
             if c.url.is_none() {
