@@ -77,25 +77,15 @@ pub(crate) fn dos_datetime(unix: i64) -> fatfs::DateTime {
     const MIN: i64 = 315_532_800; // 1980-01-01T00:00:00Z
     const MAX: i64 = 4_354_819_198; // 2107-12-31T23:59:58Z
     let t = unix.clamp(MIN, MAX);
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (date, secs) = kubebake_civil::from_unix(t);
     // All values are in range after the clamp above.
-    let n = |v: i64| u16::try_from(v).unwrap_or(0);
+    let year = u16::try_from(date.year).unwrap_or(1980);
+    let n = |v: u32| u16::try_from(v).unwrap_or(0);
     fatfs::DateTime {
         date: fatfs::Date {
-            year: n(year),
-            month: n(month),
-            day: n(day),
+            year,
+            month: u16::from(date.month),
+            day: u16::from(date.day),
         },
         time: fatfs::Time {
             hour: n(secs / 3600),

@@ -290,18 +290,8 @@ pub fn uniqueness(cfg: &Config, macs: &[String]) -> Check {
 
 /// Formats a UNIX time as `YYYY-MM-DD`.
 pub fn ymd(secs: u64) -> (i64, String) {
-    // civil-from-days (Howard Hinnant), UTC
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, format!("{y:04}-{m:02}-{d:02}"))
+    let d = kubebake_civil::from_days(i64::try_from(secs / 86_400).unwrap_or(0));
+    (d.year, d.to_string())
 }
 
 /// Clock sanity: NTP-synchronised, and not before 2020.
