@@ -194,14 +194,11 @@ pub fn is_control_plane(k: &Kubernetes) -> bool {
 /// The CNI manifest to apply after init, if any.
 pub fn cni_manifest(k: &Kubernetes) -> Option<String> {
     match &k.cni {
-        kubebake_seed::Cni::Flannel => Some(FLANNEL_MANIFEST.to_string()),
+        kubebake_seed::Cni::Flannel => Some(kubebake_seed::paths::FLANNEL_MANIFEST.to_string()),
         kubebake_seed::Cni::None => None,
         kubebake_seed::Cni::Path(p) => Some(p.clone()),
     }
 }
-
-/// Where the builder bakes the flannel manifest.
-pub const FLANNEL_MANIFEST: &str = "/usr/lib/kubebake/cni/flannel.yaml";
 
 /// The Kubernetes node name: the seed's hostname, else the first configured
 /// hostname that names this node (`/etc/hostname`, then the kernel's), else

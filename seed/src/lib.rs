@@ -26,6 +26,8 @@
 //! * [`network`] parses `network-config` v2 and renders systemd-networkd files.
 //! * [`containerd::hosts_toml`] turns `registry_mirrors` into `hosts.toml`.
 //! * [`cidata`] builds a NoCloud `CIDATA` FAT volume.
+//! * [`paths`]: the on-image paths builder and agent share (embedded seed,
+//!   flannel manifest, build manifest).
 //!
 //! # For consumers (the agent)
 //! * Place [`Pki::files`] in `/etc/kubernetes/pki` before `kubeadm init`
@@ -67,6 +69,7 @@ pub mod cidata;
 pub mod containerd;
 pub mod kubeadm;
 pub mod network;
+pub mod paths;
 
 pub use cidr::{Cidr, CidrError};
 pub use merge::{merge_override, node_override_name};

@@ -10,9 +10,9 @@ use super::capture::BootFiles;
 use super::{Plan, Sink};
 
 /// Where the manifest lives in the root filesystem.
-pub const MANIFEST_PATH: &str = "usr/lib/kubebake/manifest.json";
+pub const MANIFEST_PATH: &str = kubebake_seed::paths::BUILD_MANIFEST;
 /// Where an embedded seed lives.
-pub const SEED_PATH: &str = "usr/lib/kubebake/seed/user-data";
+pub const SEED_PATH: &str = kubebake_seed::paths::SEED_USER_DATA;
 
 /// One baked component.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -100,9 +100,9 @@ pub fn bake<W: Write + Seek>(
         "PROFILE={}\nARCH={}\nKUBERNETES_VERSION={}\nKERNEL_VERSION={}\nBUILT_AT={}\nKUBEBAKE_VERSION={}\n",
         m.profile, m.arch, m.kubernetes_version, m.kernel_version, m.built_at, m.kubebake_version
     );
-    sink.file("etc/kubebake/release", 0o644, release.as_bytes())?;
+    sink.file(kubebake_seed::paths::RELEASE, 0o644, release.as_bytes())?;
     if let Some(seed) = plan.seed {
-        sink.dir("usr/lib/kubebake/seed", 0o700)?;
+        sink.dir(kubebake_seed::paths::SEED_DIR, 0o700)?;
         sink.file(SEED_PATH, 0o600, seed)?;
     }
     Ok(())

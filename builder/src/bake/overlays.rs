@@ -125,7 +125,11 @@ mod tests {
         let data = OVERLAYS
             .iter()
             .find_map(|e| match *e {
-                Embedded::File("usr/lib/kubebake/cni/flannel.yaml", _, d) => Some(d),
+                Embedded::File(p, _, d)
+                    if p == kubebake_seed::paths::FLANNEL_MANIFEST.trim_start_matches('/') =>
+                {
+                    Some(d)
+                }
                 _ => None,
             })
             .expect("flannel manifest baked from overlays/");

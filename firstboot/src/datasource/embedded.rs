@@ -5,7 +5,7 @@ use super::{read_nocloud_dir, DsError, SeedFiles};
 use crate::config::Config;
 
 /// Directory of the embedded seed.
-pub const DIR: &str = "/usr/lib/kubebake/seed";
+pub const DIR: &str = kubebake_seed::paths::SEED_DIR;
 
 /// Reads the embedded seed, if the image has one.
 pub fn fetch(cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
