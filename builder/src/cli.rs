@@ -19,6 +19,11 @@ pub enum Command {
     /// Build a disk image from a profile.
     Build(BuildArgs),
     /// Show partitions, filesystems, cmdline and baked components of an image.
+    #[command(
+        after_help = "Exit status: 0 when the partition table can be read; damage \
+        found is then\nreported as `warning:` lines on stderr and in --json's `warnings`. \
+        1 when the\nimage cannot be read (not a file or block device, no usable table)."
+    )]
     Inspect(InspectArgs),
     /// Validate, render or package a node seed (#cloud-config).
     #[command(subcommand)]

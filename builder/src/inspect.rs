@@ -1,21 +1,37 @@
 //! `kubebake inspect IMAGE`: partition table, filesystems and features, the
 //! loader entry's command line and the baked manifest, read with the
 //! project's own code. Works on images from other tools (sections that do
-//! not apply are left out).
+//! not apply are left out), and treats every byte as hostile.
+//!
+//! Exit status: 0 when the partition table could be read, with one
+//! `warning: IMAGE: …` line on stderr (and an entry in `--json`'s `warnings`)
+//! for each piece of damage found (the other GPT copy used, a truncated
+//! image, an unreadable manifest, …); 1 when the image cannot be read at all
+//! (not a regular file or block device, no usable partition table).
 
-use std::fs::File;
+use std::fmt;
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use kubebake_disk::probe::FsInfo;
-use kubebake_disk::{ext4read, fat, gpt, guid, mbr, probe, Window};
-use serde::Serialize;
+use kubebake_disk::table::{self, Found};
+use kubebake_disk::{ext4read, fat, guid, image, mbr, probe, Warning, Window};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::bake::MANIFEST_PATH;
 use crate::boot;
 
+mod render;
+pub use render::render;
+
+/// The largest manifest read (a real one is a few KiB).
+pub const MAX_MANIFEST: u64 = 1 << 20;
+/// The largest loader entry or `cmdline.txt` read.
+pub const MAX_CMDLINE: u64 = 64 << 10;
+
 /// One partition.
-#[derive(Debug, Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct PartInfo {
     /// Slot number (1-based).
     pub number: u32,
@@ -38,15 +54,95 @@ pub struct PartInfo {
     pub filesystem: FsInfo,
 }
 
+/// Which partition table the image has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    /// GUID partition table.
+    Gpt,
+    /// DOS partition table.
+    Mbr,
+}
+
+impl fmt::Display for TableKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TableKind::Gpt => "gpt",
+            TableKind::Mbr => "mbr",
+        })
+    }
+}
+
+/// Damage found in an image that could still be read.
+#[derive(Debug)]
+pub enum Finding {
+    /// In the partition table.
+    Table(Warning),
+    /// A filesystem that was recognised but could not be read.
+    Filesystem {
+        /// Partition slot.
+        number: u32,
+        /// What was being read.
+        what: &'static str,
+        /// Why it failed.
+        error: String,
+    },
+    /// The manifest exists but cannot be used.
+    Manifest {
+        /// Partition slot.
+        number: u32,
+        /// Why.
+        error: String,
+    },
+}
+
+impl Finding {
+    /// A stable kebab-case code for `--json` consumers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Finding::Table(w) => w.code(),
+            Finding::Filesystem { .. } => "filesystem-unreadable",
+            Finding::Manifest { .. } => "manifest-unreadable",
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::Table(w) => write!(f, "{w}"),
+            Finding::Filesystem {
+                number,
+                what,
+                error,
+            } => write!(f, "partition {number}: {what}: {error}"),
+            Finding::Manifest { number, error } => write!(
+                f,
+                "partition {number}: /{MANIFEST_PATH}: {error}; the baked section is left out"
+            ),
+        }
+    }
+}
+
+/// `{"code": "...", "message": "..."}`.
+impl Serialize for Finding {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Finding", 2)?;
+        st.serialize_field("code", self.code())?;
+        st.serialize_field("message", &self.to_string())?;
+        st.end()
+    }
+}
+
 /// Everything `inspect` reports.
-#[derive(Debug, Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct Report {
     /// Image path.
     pub image: PathBuf,
     /// File size in bytes.
     pub size: u64,
     /// `gpt` or `mbr`.
-    pub table: String,
+    pub table: TableKind,
     /// Disk GUID (GPT) or signature (MBR).
     pub disk_id: String,
     /// Partitions.
@@ -57,6 +153,8 @@ pub struct Report {
     /// `/usr/lib/kubebake/manifest.json` of the root filesystem, when present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<serde_json::Value>,
+    /// Damage found (empty for a sound image).
+    pub warnings: Vec<Finding>,
 }
 
 fn type_name(t: uuid::Uuid) -> &'static str {
@@ -70,63 +168,112 @@ fn type_name(t: uuid::Uuid) -> &'static str {
     }
 }
 
-fn window(path: &Path, off: u64, len: u64) -> Result<Window<File>> {
-    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(Window::new(f, off, Some(len)))
+fn mbr_type_name(kind: u8) -> &'static str {
+    match kind {
+        mbr::FAT32_LBA => "fat32-lba",
+        mbr::LINUX => "linux",
+        0x05 | 0x0f | 0x85 => "extended",
+        0xee => "gpt-protective",
+        0xef => "esp",
+        _ => "unknown",
+    }
 }
 
-/// Inspect an image.
-pub fn inspect(path: &Path) -> Result<Report> {
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let size = f
-        .metadata()
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    let mut parts = Vec::new();
-    let (table, disk_id) = match gpt::read(&mut f) {
-        Ok(t) => {
-            for (p, n) in t.partitions.iter().zip(&t.numbers) {
-                let off = p.first_lba * t.sector_size;
-                let len = (p.last_lba + 1 - p.first_lba) * t.sector_size;
-                parts.push((
-                    *n,
+/// A partition's place before its filesystem is looked at.
+fn rows(found: &Found) -> Vec<PartInfo> {
+    let row =
+        |number, name, type_id, type_name: &str, guid, attributes, first: u64, last: u64, ss| {
+            PartInfo {
+                number,
+                name,
+                type_id,
+                type_name: type_name.to_string(),
+                guid,
+                attributes,
+                // The table readers bound every LBA by the disk, so these cannot overflow.
+                offset: first.saturating_mul(ss),
+                size: (last - first + 1).saturating_mul(ss),
+                filesystem: FsInfo::Unknown,
+            }
+        };
+    match found {
+        Found::Gpt(t) => t
+            .partitions
+            .iter()
+            .zip(&t.numbers)
+            .map(|(p, &n)| {
+                row(
+                    n,
                     p.name.clone(),
                     p.type_guid.to_string(),
-                    type_name(p.type_guid).to_string(),
+                    type_name(p.type_guid),
                     Some(p.guid.to_string()),
                     p.attributes,
-                    off,
-                    len,
-                ));
-            }
-            ("gpt".to_string(), t.disk_guid.to_string())
-        }
-        Err(gpt_err) => {
-            let t = mbr::read(&mut f).map_err(|e| {
-                anyhow::anyhow!(
-                    "{} has no readable partition table (GPT: {gpt_err}; MBR: {e}); is it a raw disk image?",
-                    path.display()
+                    p.first_lba,
+                    p.last_lba,
+                    t.sector_size,
                 )
-            })?;
-            for (i, p) in t.partitions.iter().enumerate() {
-                let name = match p.kind {
-                    mbr::FAT32_LBA => "fat32-lba",
-                    mbr::LINUX => "linux",
-                    _ => "unknown",
-                };
-                parts.push((
-                    u32::try_from(i + 1).unwrap_or(u32::MAX),
+            })
+            .collect(),
+        Found::Mbr(t) => t
+            .partitions
+            .iter()
+            .zip(&t.numbers)
+            .map(|(p, &n)| {
+                row(
+                    n,
                     String::new(),
                     format!("{:#04x}", p.kind),
-                    name.to_string(),
+                    mbr_type_name(p.kind),
                     None,
                     0,
-                    p.first_lba * t.sector_size,
-                    (p.last_lba + 1 - p.first_lba) * t.sector_size,
-                ));
-            }
-            ("mbr".to_string(), format!("{:08x}", t.disk_signature))
-        }
+                    p.first_lba,
+                    p.last_lba,
+                    t.sector_size,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// `kubebake inspect`: print the report (text or JSON) on stdout and a
+/// `warning:` line per piece of damage on stderr.
+pub fn run(path: &Path, json: bool) -> Result<()> {
+    let r = inspect(path)?;
+    for w in &r.warnings {
+        eprintln!("warning: {}: {w}", path.display());
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).context("printing JSON")?
+        );
+    } else {
+        print!("{}", render(&r));
+    }
+    Ok(())
+}
+
+/// Inspect an image file or block device (anything else is refused by name).
+pub fn inspect(path: &Path) -> Result<Report> {
+    let img = image::open(path)?;
+    let file = img.file;
+    inspect_with(path, img.size, || file.try_clone())
+}
+
+/// Inspect an image of `size` bytes; `open` gives a fresh handle on it for
+/// each reader (windows seek before every access, so handles may share an
+/// offset). `path` only names the image in the report and in errors.
+pub fn inspect_with<R, F>(path: &Path, size: u64, open: F) -> Result<Report>
+where
+    R: Read + Seek + 'static,
+    F: Fn() -> io::Result<R>,
+{
+    let mut f = open().with_context(|| format!("opening {}", path.display()))?;
+    let found = table::read(&mut f).with_context(|| path.display().to_string())?;
+    let (table, disk_id) = match &found {
+        Found::Gpt(t) => (TableKind::Gpt, t.disk_guid.to_string()),
+        Found::Mbr(t) => (TableKind::Mbr, format!("{:08x}", t.disk_signature)),
     };
     let mut report = Report {
         image: path.to_path_buf(),
@@ -136,117 +283,123 @@ pub fn inspect(path: &Path) -> Result<Report> {
         partitions: Vec::new(),
         cmdline: None,
         manifest: None,
+        warnings: found
+            .warnings()
+            .iter()
+            .cloned()
+            .map(Finding::Table)
+            .collect(),
     };
-    for (number, name, type_id, tname, guid, attributes, offset, len) in parts {
-        let mut w = window(path, offset, len)?;
-        let filesystem = probe::identify(&mut w).unwrap_or(FsInfo::Unknown);
-        match &filesystem {
-            FsInfo::Fat(_) if report.cmdline.is_none() => {
-                report.cmdline = fat_cmdline(path, offset, len)
-            }
-            FsInfo::Ext4(_) if report.manifest.is_none() => {
-                if let Ok(bytes) = ext4read::read_file(window(path, offset, len)?, MANIFEST_PATH) {
-                    report.manifest = serde_json::from_slice(&bytes).ok();
-                }
-            }
-            _ => {}
-        }
-        report.partitions.push(PartInfo {
-            number,
-            name,
-            type_id,
-            type_name: tname,
-            guid,
-            attributes,
-            offset,
-            size: len,
-            filesystem,
-        });
+    for mut part in rows(&found) {
+        // Only what the image holds: a truncated image's partitions end early.
+        let (offset, len) = (part.offset, part.size.min(size.saturating_sub(part.offset)));
+        let window = || -> io::Result<Window<R>> { Ok(Window::new(open()?, offset, Some(len))) };
+        look_into(&mut part, &window, &mut report);
+        report.partitions.push(part);
     }
     Ok(report)
 }
 
+/// Identify the filesystem of `part`; take the command line from the first
+/// FAT volume and the manifest from the first ext4 filesystem that has them.
+fn look_into<R, W>(part: &mut PartInfo, window: &W, report: &mut Report)
+where
+    R: Read + Seek + 'static,
+    W: Fn() -> io::Result<Window<R>>,
+{
+    let number = part.number;
+    let mut fail = |what, error: anyhow::Error| {
+        report.warnings.push(Finding::Filesystem {
+            number,
+            what,
+            error: format!("{error:#}"),
+        });
+    };
+    part.filesystem = match window()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut w| Ok(probe::identify(&mut w)?))
+    {
+        Ok(fs) => fs,
+        Err(e) => {
+            fail("probing for a filesystem", e);
+            FsInfo::Unknown
+        }
+    };
+    match &part.filesystem {
+        FsInfo::Fat(_) if report.cmdline.is_none() => match fat_cmdline(window) {
+            Ok(c) => report.cmdline = c,
+            Err(e) => fail("reading the FAT volume", e),
+        },
+        FsInfo::Ext4(_) if report.manifest.is_none() => match manifest(window) {
+            Ok(m) => report.manifest = m,
+            Err(error) => report.warnings.push(Finding::Manifest { number, error }),
+        },
+        _ => {}
+    }
+}
+
+/// The baked manifest of one ext4 filesystem; an absent one is no damage.
+fn manifest<R, W>(window: &W) -> std::result::Result<Option<serde_json::Value>, String>
+where
+    R: Read + Seek + 'static,
+    W: Fn() -> io::Result<Window<R>>,
+{
+    let w = window().map_err(|e| e.to_string())?;
+    match ext4read::read_file(w, MANIFEST_PATH, MAX_MANIFEST) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| format!("not valid JSON: {e}")),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The cmdline of the first systemd-boot entry, or cmdline.txt.
-fn fat_cmdline(path: &Path, off: u64, len: u64) -> Option<String> {
-    let files = fat::list(window(path, off, len).ok()?).ok()?;
+fn fat_cmdline<R, W>(window: &W) -> Result<Option<String>>
+where
+    R: Read + Seek,
+    W: Fn() -> io::Result<Window<R>>,
+{
+    let files = fat::list(ReadOnly(window()?))?;
     let entry = files
         .iter()
         .map(|(p, _)| p)
         .find(|p| p.starts_with("loader/entries/") && p.ends_with(".conf"));
     if let Some(e) = entry {
-        let text = fat::read_file(window(path, off, len).ok()?, e).ok()?;
-        return boot::options_of(&String::from_utf8_lossy(&text));
+        let text = fat::read_file(ReadOnly(window()?), e, MAX_CMDLINE)?;
+        return Ok(boot::options_of(&String::from_utf8_lossy(&text)));
     }
     if files.iter().any(|(p, _)| p == "cmdline.txt") {
-        let text = fat::read_file(window(path, off, len).ok()?, "cmdline.txt").ok()?;
-        return Some(String::from_utf8_lossy(&text).trim().to_string());
+        let text = fat::read_file(ReadOnly(window()?), "cmdline.txt", MAX_CMDLINE)?;
+        return Ok(Some(String::from_utf8_lossy(&text).trim().to_string()));
     }
-    None
+    Ok(None)
 }
 
-/// Human-readable rendering.
-pub fn render(r: &Report) -> String {
-    let mut s = format!(
-        "image    {} ({} bytes, {} MiB)\ntable    {} {}\n",
-        r.image.display(),
-        r.size,
-        r.size >> 20,
-        r.table,
-        r.disk_id
-    );
-    for p in &r.partitions {
-        s.push_str(&format!(
-            "part {}   {:<8} {:<12} {:>8} MiB at {} MiB  {}\n",
-            p.number,
-            if p.name.is_empty() { "-" } else { &p.name },
-            p.type_name,
-            p.size >> 20,
-            p.offset >> 20,
-            p.guid.as_deref().unwrap_or("")
-        ));
-        if p.attributes & (1 << 60) != 0 {
-            s.push_str("         attributes: read-only\n");
-        }
-        match &p.filesystem {
-            FsInfo::Ext4(e) => s.push_str(&format!(
-                "         ext4 uuid {} label {:?} {} blocks of {} ({} free)\n         features {}\n",
-                e.uuid,
-                e.label,
-                e.block_count,
-                e.block_size,
-                e.free_blocks,
-                e.features.join(" ")
-            )),
-            FsInfo::Fat(f) => s.push_str(&format!(
-                "         {} label {:?} serial {:08X}\n",
-                f.kind, f.label, f.volume_id
-            )),
-            FsInfo::Unknown => s.push_str("         no filesystem recognised\n"),
-        }
+/// A reader that refuses writes: the FAT reader wants Read + Write + Seek but
+/// must never change the image.
+struct ReadOnly<R>(R);
+
+impl<R: Read> Read for ReadOnly<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
     }
-    if let Some(c) = &r.cmdline {
-        s.push_str(&format!("cmdline  {c}\n"));
+}
+
+impl<R: Seek> Seek for ReadOnly<R> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        self.0.seek(to)
     }
-    if let Some(m) = &r.manifest {
-        let get = |k: &str| m.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
-        s.push_str(&format!(
-            "baked    profile {} arch {} kubernetes {} kernel {}\n",
-            get("profile"),
-            get("arch"),
-            get("kubernetes_version"),
-            get("kernel_version")
-        ));
-        if let Some(cs) = m.get("components").and_then(|c| c.as_array()) {
-            for c in cs {
-                let g = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
-                s.push_str(&format!(
-                    "  {:<20} {:<10} sha256 {}\n",
-                    g("name"),
-                    g("version"),
-                    g("sha256")
-                ));
-            }
-        }
+}
+
+impl<R> io::Write for ReadOnly<R> {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "inspect never writes to the image",
+        ))
     }
-    s
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

@@ -42,17 +42,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string(&out).context("printing JSON")?);
             }
         }
-        Command::Inspect(a) => {
-            let r = inspect::inspect(&a.image)?;
-            if a.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&r).context("printing JSON")?
-                );
-            } else {
-                print!("{}", inspect::render(&r));
-            }
-        }
+        Command::Inspect(a) => inspect::run(&a.image, a.json)?,
         Command::Seed(cmd) => return seedcmd::run(cmd),
     }
     Ok(ExitCode::SUCCESS)

@@ -1,9 +1,43 @@
 //! The one error type of this crate: every variant names what was being done and where.
 
+use std::fmt;
 use std::io;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::damage::{GptFaults, MbrFault};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a path is, when it is not a disk image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    /// A directory.
+    Directory,
+    /// A FIFO (named pipe).
+    Fifo,
+    /// A character device (`/dev/null`, a tty).
+    CharDevice,
+    /// A Unix socket.
+    Socket,
+    /// Anything else the platform reports.
+    Other,
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::Directory => "directory",
+            FileKind::Fifo => "FIFO (named pipe)",
+            FileKind::CharDevice => "character device",
+            FileKind::Socket => "socket",
+            FileKind::Other => "special file",
+        })
+    }
+}
 
 /// Errors from partition tables, FAT volumes and filesystem probing.
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +105,81 @@ pub enum Error {
         #[source]
         source: ext4_view::Ext4Error,
     },
+    /// An image path that is not a regular file or a block device.
+    #[error("{}: is a {kind}, not a disk image; give a regular file or a block device", path.display())]
+    NotADisk {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead.
+        kind: FileKind,
+    },
+    /// An image path that cannot be examined or opened (the cause is the error's source).
+    #[error("{}", path.display())]
+    Open {
+        /// The path given.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Neither copy of the GPT header can be used.
+    #[error(
+        "{faults}{}",
+        if *protective {
+            "; LBA 0 holds a protective MBR (type 0xee), so this is a GPT disk whose \
+             partition table is lost (gdisk's recovery menu may rebuild it)"
+        } else {
+            ""
+        }
+    )]
+    GptUnreadable {
+        /// Why each copy was not used.
+        faults: Box<GptFaults>,
+        /// LBA 0 holds a protective MBR.
+        protective: bool,
+    },
+    /// No GPT and no MBR.
+    #[error(
+        "no partition table: no GPT ({gpt}) and no MBR ({mbr}); give a whole-disk image, \
+         not a partition or filesystem image"
+    )]
+    NoTable {
+        /// Why each GPT copy was not used.
+        gpt: Box<GptFaults>,
+        /// Why LBA 0 is not an MBR.
+        mbr: MbrFault,
+    },
+    /// LBA 0 is not an MBR.
+    #[error("MBR at LBA 0: {0}")]
+    NoMbr(MbrFault),
+    /// A file inside a filesystem is larger than the caller allows.
+    #[error("{path:?} is {size} bytes, more than the {limit} this reads")]
+    TooLarge {
+        /// Path inside the filesystem.
+        path: String,
+        /// Its recorded size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A bad argument (label too long, duplicate path, ...).
     #[error("{0}")]
     Invalid(String),
 }
 
 impl Error {
+    /// True for an ext4 path that does not exist (as opposed to a filesystem that cannot
+    /// be read).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::Ext4 {
+                source: ext4_view::Ext4Error::NotFound,
+                ..
+            }
+        )
+    }
+
     /// Shorthand for [`Error::Io`].
     pub(crate) fn io(what: impl Into<String>, offset: u64, source: io::Error) -> Self {
         Error::Io {

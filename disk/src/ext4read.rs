@@ -36,16 +36,34 @@ fn absolute(path: &str) -> String {
     }
 }
 
-/// Read a regular file out of an ext4 filesystem in a window (for `inspect`: the baked
-/// manifest /usr/lib/kubebake/manifest.json). Pure Rust. Symlinks are followed.
-pub fn read_file<F: Read + Seek + 'static>(f: F, path: &str) -> Result<Vec<u8>> {
+/// Read a regular file of at most `limit` bytes out of an ext4 filesystem in a window (for
+/// `inspect`: the baked manifest /usr/lib/kubebake/manifest.json). Pure Rust. Symlinks are
+/// followed. The recorded size is checked before anything is allocated: a larger file is
+/// [`Error::TooLarge`], whatever its inode claims.
+pub fn read_file<F: Read + Seek + 'static>(f: F, path: &str, limit: u64) -> Result<Vec<u8>> {
     let fs = open(f)?;
     let path = absolute(path);
-    fs.read(path.as_str()).map_err(|source| Error::Ext4 {
+    let err = |source| Error::Ext4 {
         what: "reading",
-        path,
+        path: path.clone(),
         source,
-    })
+    };
+    let mut file = fs.open(path.as_str()).map_err(err)?;
+    let size = file.metadata().len();
+    if size > limit {
+        return Err(Error::TooLarge { path, size, limit });
+    }
+    // size <= limit, and the caller's limit is what it is willing to hold.
+    let mut out = vec![0u8; usize::try_from(size).unwrap_or(0)];
+    let mut got = 0;
+    while got < out.len() {
+        match file.read_bytes(&mut out[got..]).map_err(err)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    out.truncate(got);
+    Ok(out)
 }
 
 /// Kind of a directory entry.

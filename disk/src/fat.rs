@@ -267,13 +267,35 @@ pub fn build<T: Read + Write + Seek>(
     Ok(())
 }
 
+/// Bounds on [`list`]: a directory cluster chain that loops, or a subdirectory that points
+/// back at its parent, must not walk forever.
+const MAX_DEPTH: usize = 32;
+const MAX_ENTRIES: usize = 100_000;
+
+fn too_much(what: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what)
+}
+
 fn walk<T: fatfs::ReadWriteSeek>(
     dir: fatfs::Dir<'_, T>,
     prefix: &str,
+    depth: usize,
+    seen: &mut usize,
     out: &mut Vec<(String, u64)>,
 ) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(fat_err("listing", prefix)(too_much(format!(
+            "directories nest deeper than {MAX_DEPTH} (a loop?)"
+        ))));
+    }
     for entry in dir.iter() {
         let entry = entry.map_err(fat_err("listing", prefix))?;
+        *seen += 1;
+        if *seen > MAX_ENTRIES {
+            return Err(fat_err("listing", prefix)(too_much(format!(
+                "more than {MAX_ENTRIES} directory entries (a loop?)"
+            ))));
+        }
         let name = entry.file_name();
         if name == "." || name == ".." {
             continue;
@@ -284,7 +306,7 @@ fn walk<T: fatfs::ReadWriteSeek>(
             format!("{prefix}/{name}")
         };
         if entry.is_dir() {
-            walk(entry.to_dir(), &path, out)?;
+            walk(entry.to_dir(), &path, depth + 1, seen, out)?;
         } else if entry.is_file() {
             out.push((path, entry.len()));
         }
@@ -293,20 +315,21 @@ fn walk<T: fatfs::ReadWriteSeek>(
 }
 
 /// Every regular file of the volume with its size, sorted by path ("EFI/BOOT/BOOTX64.EFI").
-/// Nothing is written to `target`.
+/// Nothing is written to `target`. A volume nesting deeper than 32 directories or holding
+/// more than 100 000 entries (a looping chain, in practice) is an error.
 pub fn list<T: Read + Write + Seek>(target: T) -> Result<Vec<(String, u64)>> {
     let mut disk = PageCache::new(target).map_err(fat_err("opening", "/"))?;
     let fs = fatfs::FileSystem::new(&mut disk, fatfs::FsOptions::new())
         .map_err(fat_err("mounting", "/"))?;
     let mut out = Vec::new();
-    walk(fs.root_dir(), "", &mut out)?;
+    walk(fs.root_dir(), "", 0, &mut 0, &mut out)?;
     out.sort();
     Ok(out)
 }
 
-/// The content of one file (path '/'-separated, case-insensitive as FAT is). Nothing is
-/// written to `target`.
-pub fn read_file<T: Read + Write + Seek>(target: T, path: &str) -> Result<Vec<u8>> {
+/// The content of one file of at most `limit` bytes (path '/'-separated, case-insensitive
+/// as FAT is); a larger one is [`Error::TooLarge`]. Nothing is written to `target`.
+pub fn read_file<T: Read + Write + Seek>(target: T, path: &str, limit: u64) -> Result<Vec<u8>> {
     let parts = components(path)?;
     let mut disk = PageCache::new(target).map_err(fat_err("opening", "/"))?;
     let fs = fatfs::FileSystem::new(&mut disk, fatfs::FsOptions::new())
@@ -315,8 +338,20 @@ pub fn read_file<T: Read + Write + Seek>(target: T, path: &str) -> Result<Vec<u8
         .root_dir()
         .open_file(&parts.join("/"))
         .map_err(fat_err("opening", path))?;
+    let size = file
+        .seek(SeekFrom::End(0))
+        .and_then(|n| file.seek(SeekFrom::Start(0)).map(|_| n))
+        .map_err(fat_err("reading", path))?;
+    if size > limit {
+        return Err(Error::TooLarge {
+            path: path.to_string(),
+            size,
+            limit,
+        });
+    }
     let mut out = Vec::new();
-    file.read_to_end(&mut out)
+    file.take(limit)
+        .read_to_end(&mut out)
         .map_err(fat_err("reading", path))?;
     Ok(out)
 }

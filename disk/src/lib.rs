@@ -36,15 +36,19 @@
 //! ```
 
 mod cache;
+pub mod damage;
 mod error;
 pub mod ext4read;
 pub mod fat;
 mod fatfix;
 pub mod gpt;
 pub mod guid;
+pub mod image;
 pub mod mbr;
 pub mod probe;
+pub mod table;
 mod window;
 
-pub use error::{Error, Result};
+pub use damage::Warning;
+pub use error::{Error, FileKind, Result};
 pub use window::Window;

@@ -1,10 +1,12 @@
-//! MBR (DOS) partition tables via mbrman, for Raspberry Pi images: the Pi firmware boots
-//! from a FAT32 LBA (0x0c) partition and cannot read GPT on older models.
+//! MBR (DOS) partition tables, written via mbrman and read by our own parser, for Raspberry
+//! Pi images: the Pi firmware boots from a FAT32 LBA (0x0c) partition and cannot read GPT
+//! on older models.
 
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use serde::Serialize;
 
+use crate::damage::{extent_warnings, Extent, MbrFault, Warning};
 use crate::error::{Error, Result};
 use crate::window::Window;
 
@@ -51,6 +53,8 @@ pub struct Table {
     pub partitions: Vec<Partition>,
     /// 1-based slot number of each entry of `partitions` (parallel vector).
     pub numbers: Vec<u32>,
+    /// Damage found while reading (partitions past the end of the image, overlaps).
+    pub warnings: Vec<Warning>,
 }
 
 fn mbr_err(what: impl Into<String>) -> impl FnOnce(mbrman::Error) -> Error {
@@ -156,28 +160,63 @@ pub fn write<F: Read + Write + Seek>(
     Ok(())
 }
 
-/// Read the primary partitions of an MBR (512-byte sectors).
+/// Read the four primary entries of an MBR (512-byte sectors) with our own parser: a
+/// boot signature and boot flags of 0x00/0x80 are required (else the sector is boot code
+/// or a filesystem, [`Error::NoMbr`]); extended partitions are listed, their logical
+/// partitions are not followed. Partitions past the end of the image and overlaps are in
+/// [`Table::warnings`].
 pub fn read<F: Read + Seek>(f: &mut F) -> Result<Table> {
-    let mbr = mbrman::MBR::read_from(f, SECTOR as u32).map_err(mbr_err("reading the table"))?;
+    let size = f
+        .seek(SeekFrom::End(0))
+        .map_err(|e| Error::io("finding the image size", 0, e))?;
+    let mut sector = [0u8; 512];
+    f.seek(SeekFrom::Start(0))
+        .and_then(|_| f.read_exact(&mut sector))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Error::NoMbr(MbrFault::TooShort),
+            _ => Error::NoMbr(MbrFault::Io(e.to_string())),
+        })?;
+    let sig = u16::from_le_bytes([sector[510], sector[511]]);
+    if sig != 0xaa55 {
+        return Err(Error::NoMbr(MbrFault::NoSignature(sig)));
+    }
     let mut partitions = Vec::new();
     let mut numbers = Vec::new();
-    for (n, e) in mbr.header.iter() {
-        if e.is_unused() {
+    let mut extents = Vec::new();
+    for slot in 0..4u32 {
+        let e = &sector[446 + 16 * slot as usize..][..16];
+        let flag = e[0];
+        if flag != 0 && flag != 0x80 {
+            return Err(Error::NoMbr(MbrFault::BootFlag {
+                slot: slot + 1,
+                flag,
+            }));
+        }
+        let start = u64::from(u32::from_le_bytes([e[8], e[9], e[10], e[11]]));
+        let count = u64::from(u32::from_le_bytes([e[12], e[13], e[14], e[15]]));
+        if e[4] == 0 || count == 0 {
             continue;
         }
-        numbers.push(n as u32);
-        partitions.push(Partition {
-            kind: e.sys,
-            bootable: e.is_active(),
-            first_lba: u64::from(e.starting_lba),
-            last_lba: (u64::from(e.starting_lba) + u64::from(e.sectors)).saturating_sub(1),
+        let p = Partition {
+            kind: e[4],
+            bootable: flag == 0x80,
+            first_lba: start,
+            last_lba: start + count - 1,
+        };
+        extents.push(Extent {
+            number: slot + 1,
+            start: p.byte_offset(),
+            end: (p.last_lba + 1) * SECTOR,
         });
+        partitions.push(p);
+        numbers.push(slot + 1);
     }
     Ok(Table {
-        disk_signature: u32::from_le_bytes(mbr.header.disk_signature),
+        disk_signature: u32::from_le_bytes([sector[440], sector[441], sector[442], sector[443]]),
         sector_size: SECTOR,
         partitions,
         numbers,
+        warnings: extent_warnings(&extents, size),
     })
 }
 
@@ -233,5 +272,40 @@ mod tests {
         let e = write(&mut cur, 4 << 20, 1, &[p(100, 200), p(150, 300)]).expect_err("overlap");
         assert!(e.to_string().contains("overlaps"), "{e}");
         assert!(cur.get_ref().is_empty());
+    }
+
+    #[test]
+    fn reading_checks_the_signature_and_boot_flags_and_the_image_end() {
+        let mut cur = Cursor::new(Vec::new());
+        let p = Partition {
+            kind: LINUX,
+            bootable: false,
+            first_lba: 2048,
+            last_lba: 8191,
+        };
+        write(&mut cur, 8192 * 512, 7, &[p]).expect("write");
+        let mut d = cur.into_inner();
+        d.truncate(4096 * 512);
+        let t = read(&mut Cursor::new(d.clone())).expect("read");
+        assert_eq!(
+            t.warnings,
+            vec![Warning::PartitionPastEnd {
+                number: 1,
+                end: 8192 * 512,
+                size: 4096 * 512
+            }]
+        );
+        let mut flag = d.clone();
+        flag[446] = 0x12;
+        let e = read(&mut Cursor::new(flag)).expect_err("boot code, not a table");
+        assert!(e.to_string().contains("entry 1 has boot flag 0x12"), "{e}");
+        d[510] = 0;
+        let e = read(&mut Cursor::new(d)).expect_err("no signature");
+        assert!(
+            e.to_string().contains("MBR at LBA 0: no boot signature"),
+            "{e}"
+        );
+        let e = read(&mut Cursor::new(vec![0u8; 100])).expect_err("short");
+        assert!(e.to_string().contains("shorter than 512"), "{e}");
     }
 }

@@ -154,16 +154,21 @@ fn ext4read_reads_files_from_mkfs_ext4_d() {
     let win = || Window::new(File::open(&disk).expect("open"), MIB, Some(32 * MIB));
 
     assert_eq!(
-        ext4read::read_file(win(), "/usr/lib/kubebake/manifest.json").expect("manifest"),
+        ext4read::read_file(win(), "/usr/lib/kubebake/manifest.json", 1 << 20).expect("manifest"),
         manifest
     );
-    assert!(ext4read::read_file(win(), "usr/lib/big.bin").expect("big") == big);
+    assert!(ext4read::read_file(win(), "usr/lib/big.bin", 1 << 30).expect("big") == big);
     assert_eq!(
-        ext4read::read_file(win(), "/lib/kubebake/manifest.json").expect("via symlink"),
+        ext4read::read_file(win(), "/lib/kubebake/manifest.json", 1 << 20).expect("via symlink"),
         manifest
     );
-    let e = ext4read::read_file(win(), "/nope").expect_err("missing");
+    let e = ext4read::read_file(win(), "/nope", 1 << 20).expect_err("missing");
     assert!(e.to_string().contains("/nope"), "{e}");
+    let e = ext4read::read_file(win(), "usr/lib/big.bin", 1000).expect_err("over the limit");
+    assert!(
+        e.to_string().contains("/usr/lib/big.bin") && e.to_string().contains("1000"),
+        "{e}"
+    );
 
     let root = ext4read::list_dir(win(), "/").expect("list");
     let names: Vec<(&str, ext4read::Kind)> =

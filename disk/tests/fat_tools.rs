@@ -241,9 +241,14 @@ fn fat_inside_a_gpt_disk_via_window() {
     let f = File::open(&img).expect("open");
     let w = Window::new(ReadOnly(f), esp.byte_offset(), Some(esp.byte_len()));
     assert_eq!(
-        fat::read_file(w, "/loader/loader.conf").expect("read"),
+        fat::read_file(w, "/loader/loader.conf", 4096).expect("read"),
         b"timeout 0\ndefault kubebake.conf\n"
     );
+    let f = File::open(&img).expect("open");
+    let w = Window::new(ReadOnly(f), esp.byte_offset(), Some(esp.byte_len()));
+    let e = fat::read_file(w, "EFI/BOOT/BOOTX64.EFI", 1000).expect_err("over the limit");
+    let msg = e.to_string();
+    assert!(msg.contains("BOOTX64.EFI") && msg.contains("1000"), "{msg}");
 }
 
 #[test]
@@ -328,6 +333,7 @@ fn volumes_made_by_mkfs_vfat_and_mcopy_are_readable() {
         let got = fat::read_file(
             Window::new(ReadOnly(File::open(&img).expect("open")), 0, None),
             "dir/Sub Dir/payload.bin",
+            1 << 30,
         )
         .expect("read");
         assert!(got == payload, "FAT{fat_bits} content differs");
@@ -409,6 +415,7 @@ fn every_size_gets_a_valid_fat_type() {
         let back = fat::read_file(
             File::open(&img).map(ReadOnly).expect("open"),
             "EFI/BOOT/BOOTAA64.EFI",
+            1 << 30,
         )
         .expect("read back");
         assert!(back == noise(100_000, 2), "{mib} MiB: content differs");

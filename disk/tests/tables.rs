@@ -304,6 +304,14 @@ fn damaged_primary_gpt_falls_back_to_the_backup() {
     let t = gpt::read(&mut cur).expect("read from backup");
     assert_eq!(t.disk_guid, disk);
     assert_eq!(t.partitions, parts);
+    // Not silently: the damage is reported, naming the header and the backup used.
+    let w: Vec<String> = t.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("GPT header at LBA 1: no \"EFI PART\" signature")
+            && w[0].contains(&format!("backup header at LBA {}", 64 * MIB / 512 - 1)),
+        "{w:?}"
+    );
 }
 
 #[test]

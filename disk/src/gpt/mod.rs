@@ -1,13 +1,18 @@
-//! GPT partition tables (via gptman): protective MBR, primary and backup GPT, 512-byte
-//! sectors, caller-chosen GUIDs so the result is reproducible.
+//! GPT partition tables: written via gptman (protective MBR, primary and backup GPT, 512-byte
+//! sectors, caller-chosen GUIDs so the result is reproducible), read by our own checked
+//! reader ([`read`]), which treats every byte of the image as hostile.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::damage::Warning;
 use crate::error::{Error, Result};
 use crate::window::Window;
+
+mod read;
+pub use read::read;
 
 /// Sector size used for every table this crate writes.
 pub const SECTOR: u64 = 512;
@@ -73,6 +78,8 @@ pub struct Table {
     pub partitions: Vec<Partition>,
     /// 1-based slot number of each entry of `partitions` (parallel vector).
     pub numbers: Vec<u32>,
+    /// Damage found while reading (the other copy was used, the image is truncated, ...).
+    pub warnings: Vec<Warning>,
 }
 
 /// The last usable LBA for a disk of `disk_bytes` (512-byte sectors, 128 entries).
@@ -201,37 +208,6 @@ pub fn write<F: Read + Write + Seek>(
     disk.flush()
         .map_err(|e| Error::io("flushing the partition table", 0, e))?;
     Ok(())
-}
-
-/// Read a GPT (primary, or backup if the primary is damaged), 512- or 4096-byte sectors.
-pub fn read<F: Read + Seek>(f: &mut F) -> Result<Table> {
-    let gpt = gptman::GPT::find_from(f).map_err(gpt_err("reading the partition table"))?;
-    let mut partitions = Vec::new();
-    let mut numbers = Vec::new();
-    for (n, e) in gpt.iter() {
-        if e.is_unused() {
-            continue;
-        }
-        numbers.push(n);
-        partitions.push(Partition {
-            name: e.partition_name.as_str().to_string(),
-            type_guid: Uuid::from_bytes_le(e.partition_type_guid),
-            guid: Uuid::from_bytes_le(e.unique_partition_guid),
-            first_lba: e.starting_lba,
-            last_lba: e.ending_lba,
-            attributes: e.attribute_bits,
-        });
-    }
-    let h = &gpt.header;
-    Ok(Table {
-        disk_guid: Uuid::from_bytes_le(h.disk_guid),
-        sector_size: gpt.sector_size,
-        first_usable_lba: h.first_usable_lba,
-        last_usable_lba: h.last_usable_lba,
-        backup_lba: h.backup_lba.max(h.primary_lba),
-        partitions,
-        numbers,
-    })
 }
 
 #[cfg(test)]
