@@ -300,7 +300,9 @@ fn check_image(arch: &'static str) {
     assert_eq!(r["cmdline"].as_str(), Some(options.trim()));
     let m = &r["manifest"];
     assert_eq!(m["profile"], format!("generic-{arch}"));
-    assert_eq!(m["kubernetes_version"], "1.35.1");
+    // Every component was a local file: no Kubernetes version is claimed.
+    assert_eq!(m["kubernetes_version"], serde_json::Value::Null);
+    assert_eq!(m["profile_kubernetes_version"], "1.35.1");
     assert_eq!(m["kernel_version"], format!("6.12.0-1-{arch}"));
     let baked = m["components"].as_array().expect("components");
     for (name, file) in [
@@ -319,6 +321,8 @@ fn check_image(arch: &'static str) {
             Some(sha256_hex(&dir.path().join(file)).as_str()),
             "{name}"
         );
+        assert_eq!(c["origin"], "local-file", "{name}");
+        assert_eq!(c["version"], serde_json::Value::Null, "{name}");
     }
     let text = kubebake()
         .arg("inspect")
@@ -328,6 +332,11 @@ fn check_image(arch: &'static str) {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains("root-a") && text.contains("kubelet"),
+        "{text}"
+    );
+    assert!(!text.contains("kubernetes 1.35.1"), "{text}");
+    assert!(
+        text.contains("kubernetes version unknown: kubelet (local file)"),
         "{text}"
     );
 }

@@ -18,7 +18,9 @@ use anyhow::{Context, Result};
 use ext4w::{Entry, EntryKind, Metadata, Timestamp, Writer};
 
 pub use capture::{BootFiles, Capture};
-pub use manifest::MANIFEST_PATH;
+pub use manifest::{
+    kubernetes_version, ManifestComponent, Origin, KUBERNETES_BINARIES, MANIFEST_PATH,
+};
 
 use crate::component::Fetched;
 use crate::profile::Resolved;
