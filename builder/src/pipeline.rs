@@ -132,22 +132,6 @@ fn input_hash(
     Ok(h.finalize().to_vec())
 }
 
-fn validate_seed(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading seed {}", path.display()))?;
-    let text = String::from_utf8(bytes.clone())
-        .with_context(|| format!("seed {} is not UTF-8 text", path.display()))?;
-    if let Err(problems) = kubebake_seed::parse(&text, &path.display().to_string()) {
-        let list: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
-        bail!(
-            "seed is invalid ({} problem(s)): {}; fix them (kubebake seed validate {})",
-            list.len(),
-            list.join("; "),
-            path.display()
-        );
-    }
-    Ok(bytes)
-}
-
 fn sizing(r: &profile::Resolved) -> Sizing {
     let d = &r.profile.disk;
     match d.root_size_mib {
@@ -187,7 +171,11 @@ pub fn build(req: &Request) -> Result<Outcome> {
     tracing::info!(profile = %r.name, arch = r.arch.as_str(), output = %out.display(), "building");
 
     let overrides = component::parse_overrides(&req.components)?;
-    let seed = req.seed.as_deref().map(validate_seed).transpose()?;
+    let seed = req
+        .seed
+        .as_deref()
+        .map(crate::seedcmd::for_build)
+        .transpose()?;
     let base = rootfs::plan(&r, &req.rootfs)?;
     let lay = disk::layout(&r)?;
 

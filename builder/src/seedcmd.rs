@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
-use kubebake_seed::{cidata, kubeadm, network, Parsed};
+use kubebake_seed::limits::{read_capped, SeedFile};
+use kubebake_seed::{cidata, kubeadm, network, Parsed, Problems};
 
 /// Kubernetes version assumed for `seed render` without `--kubeadm-version`.
 pub const DEFAULT_KUBEADM_VERSION: &str = "1.35.1";
@@ -95,16 +96,27 @@ pub fn run(cmd: SeedCmd) -> Result<ExitCode> {
     }
 }
 
-fn read(path: &Path) -> Result<String> {
-    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+/// Reads a seed file as text, refusing it past its cap (`kind`) without
+/// reading the rest.
+fn read(path: &Path, kind: SeedFile) -> Result<String> {
+    let bytes = fs::File::open(path)
+        .and_then(|f| read_capped(f, kind))
+        .with_context(|| format!("reading {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (invalid byte at offset {}); fix: save it as UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// The seed text, with `nodes/<mac>.yaml` merged over it when asked.
-fn seed_text(file: &Path, mac: Option<&str>) -> Result<(String, String)> {
-    let text = read(file)?;
+fn seed_text(file: &Path, mac: Option<&str>) -> Result<(String, String, bool)> {
+    let text = read(file, SeedFile::UserData)?;
     let source = file.display().to_string();
     let Some(mac) = mac else {
-        return Ok((text, source));
+        return Ok((text, source, false));
     };
     let Some(name) = kubebake_seed::node_override_name(mac) else {
         bail!("--mac {mac}: not a MAC address like aa:bb:cc:dd:ee:ff");
@@ -112,21 +124,32 @@ fn seed_text(file: &Path, mac: Option<&str>) -> Result<(String, String)> {
     let path = file.parent().unwrap_or(Path::new(".")).join(&name);
     if !path.exists() {
         tracing::info!("no {} beside the seed; using the seed alone", name);
-        return Ok((text, source));
+        return Ok((text, source, false));
     }
-    let over = read(&path)?;
+    let over = read(&path, SeedFile::NodeOverride)?;
     let over_source = path.display().to_string();
     match kubebake_seed::merge_override(&text, &source, &over, &over_source) {
-        Ok(merged) => Ok((merged, format!("{source} + {over_source}"))),
+        Ok(merged) => Ok((merged, format!("{source} + {over_source}"), true)),
         Err(problems) => {
-            println!("{problems}");
+            report(&problems);
             bail!("cannot merge {over_source} over {source}");
         }
     }
 }
 
-/// Parses a seed, printing warnings on stderr and problems on stdout.
-fn parse_reporting(text: &str, source: &str) -> Option<Parsed> {
+/// Prints warnings, then every problem, each on its own line on stderr.
+fn report(problems: &Problems) {
+    for w in &problems.warnings {
+        eprintln!("warning: {w}");
+    }
+    for p in &problems.list {
+        eprintln!("error: {p}");
+    }
+}
+
+/// Parses a seed, printing its warnings and problems on stderr. A merged
+/// document has no lines the user wrote, so its problems carry none.
+fn parse_reporting(text: &str, source: &str, merged: bool) -> Option<Parsed> {
     match kubebake_seed::parse(text, source) {
         Ok(parsed) => {
             for w in &parsed.warnings {
@@ -135,26 +158,55 @@ fn parse_reporting(text: &str, source: &str) -> Option<Parsed> {
             Some(parsed)
         }
         Err(problems) => {
-            println!("{problems}");
+            report(&if merged {
+                problems.without_lines()
+            } else {
+                problems
+            });
             None
         }
     }
 }
 
 fn check_network(path: &Path) -> Result<Option<String>> {
-    let text = read(path)?;
+    let text = read(path, SeedFile::NetworkConfig)?;
     match network::parse(&text, &path.display().to_string()) {
         Ok(_) => Ok(Some(text)),
         Err(problems) => {
-            println!("{problems}");
+            report(&problems);
             Ok(None)
         }
     }
 }
 
+/// `kubebake build --seed FILE`: the seed's bytes once it is valid. Its
+/// warnings are printed; its problems make one error naming each of them.
+pub fn for_build(path: &Path) -> Result<Vec<u8>> {
+    let text = read(path, SeedFile::UserData).context("--seed")?;
+    let problems = match kubebake_seed::parse(&text, &path.display().to_string()) {
+        Ok(parsed) => {
+            for w in &parsed.warnings {
+                eprintln!("warning: {w}");
+            }
+            return Ok(text.into_bytes());
+        }
+        Err(problems) => problems,
+    };
+    for w in &problems.warnings {
+        eprintln!("warning: {w}");
+    }
+    let list: Vec<String> = problems.list.iter().map(ToString::to_string).collect();
+    bail!(
+        "seed is invalid ({} problem(s)): {}; fix them (kubebake seed validate {})",
+        list.len(),
+        list.join("; "),
+        path.display()
+    )
+}
+
 fn validate(file: &Path, network_config: Option<&Path>, mac: Option<&str>) -> Result<ExitCode> {
-    let (text, source) = seed_text(file, mac)?;
-    let seed_ok = parse_reporting(&text, &source);
+    let (text, source, merged) = seed_text(file, mac)?;
+    let seed_ok = parse_reporting(&text, &source, merged);
     let net_ok = match network_config {
         Some(p) => check_network(p)?.is_some(),
         None => true,
@@ -186,8 +238,8 @@ fn render(
     let version: kubebake_seed::Version = kubeadm_version
         .parse()
         .with_context(|| format!("--kubeadm-version {kubeadm_version}"))?;
-    let (text, source) = seed_text(file, mac)?;
-    let Some(parsed) = parse_reporting(&text, &source) else {
+    let (text, source, merged) = seed_text(file, mac)?;
+    let Some(parsed) = parse_reporting(&text, &source, merged) else {
         return Ok(ExitCode::from(1));
     };
     let Some(k) = parsed.seed.kubernetes.as_ref() else {
@@ -211,8 +263,8 @@ fn image(
     meta_data: Option<&Path>,
     output: &Path,
 ) -> Result<ExitCode> {
-    let user_data = read(file)?;
-    let Some(parsed) = parse_reporting(&user_data, &file.display().to_string()) else {
+    let user_data = read(file, SeedFile::UserData)?;
+    let Some(parsed) = parse_reporting(&user_data, &file.display().to_string(), false) else {
         return Ok(ExitCode::from(1));
     };
     let net = match network_config {
@@ -224,7 +276,7 @@ fn image(
     };
     let meta = match meta_data {
         Some(p) => {
-            let m = read(p)?;
+            let m = read(p, SeedFile::MetaData)?;
             if !m
                 .lines()
                 .any(|l| l.trim_start().starts_with("instance-id:"))

@@ -289,6 +289,16 @@ pub fn cni_args(cfg: &Config, manifest: &Path) -> Vec<String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn ca_hash_advice_is_the_validators_command() {
+        // one recipe for agent and validator (checked against openssl in
+        // seed/tests/ca_hash.rs)
+        assert!(
+            ADVICE_CA_HASH.contains(kubebake_seed::CA_HASH_COMMAND),
+            "{ADVICE_CA_HASH}"
+        );
+    }
+
     const JWS: &str = "[preflight] Running pre-flight checks\nerror execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID \"abcdef\"\nTo see the stack trace of this error execute with --v=5 or higher\n";
 
     #[test]

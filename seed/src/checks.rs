@@ -70,21 +70,37 @@ pub fn token(t: &str) -> Result<(), String> {
     }
 }
 
+/// The shell pipeline that prints a cluster CA's discovery hash (the hex
+/// after `sha256:`) on a control plane. `openssl pkey` reads RSA and EC
+/// public keys alike (`openssl rsa -pubin` fails on an EC CA).
+pub const CA_HASH_COMMAND: &str = "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt \
+     | openssl pkey -pubin -outform der | sha256sum";
+
 /// `sha256:<64 hex>`.
 pub fn ca_cert_hash(h: &str) -> Result<(), String> {
-    const FIX: &str =
-        "fix: on the control plane run `openssl x509 -pubkey -in /etc/kubernetes/pki/ca.crt \
-        | openssl rsa -pubin -outform der 2>/dev/null | openssl dgst -sha256 -hex` \
-        and prefix the result with sha256:";
+    let fix =
+        format!("fix: on a control-plane node run `{CA_HASH_COMMAND}` and write sha256:<hex>");
     let Some(hex) = h.strip_prefix("sha256:") else {
         return Err(format!(
-            "must be `sha256:` followed by 64 hex digits; {FIX}"
+            "must be `sha256:` followed by 64 hex digits; {fix}"
         ));
     };
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if let Some((i, c)) = hex
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii_hexdigit())
+    {
+        // The hash is public (it pins the CA), so the character may be shown.
         return Err(format!(
-            "must be `sha256:` followed by 64 hex digits (got {} characters after `sha256:`); {FIX}",
-            hex.chars().count()
+            "must be `sha256:` followed by 64 hex digits (0-9, a-f): character {} after \
+             `sha256:` is {c:?}; {fix}",
+            i + 1
+        ));
+    }
+    if hex.len() != 64 {
+        return Err(format!(
+            "must be `sha256:` followed by 64 hex digits (got {} characters after `sha256:`); {fix}",
+            hex.len()
         ));
     }
     Ok(())

@@ -5,13 +5,15 @@
 //! # What it does
 //! * [`parse`] reads a `#cloud-config` document strictly and returns a typed
 //!   [`Seed`] plus warnings, or **every** [`Problem`] at once, each with its
-//!   YAML path (`user-data: kubernetes.token: must match …`).
+//!   YAML path and line (`user-data: line 4: kubernetes.token: must match …`).
 //!   - Supported cloud-init keys: `hostname`, `ssh_authorized_keys`, `users`
 //!     (name, groups, sudo, ssh_authorized_keys, shell), `write_files`
 //!     (path, content, encoding text/plain|b64|gzip|gz+b64, permissions, owner, append),
 //!     `ntp` (enabled, servers, pools), `timezone`, `runcmd`.
 //!   - Any other cloud-init key (top level, or inside users/write_files/ntp)
-//!     is a warning: `unsupported cloud-init key `bootcmd`, ignored`.
+//!     is a warning: `unsupported cloud-init key `bootcmd`, ignored`; a key
+//!     that cloud-init does not know either (`hostnme`) is an error with a
+//!     "did you mean".
 //!   - Unknown keys under `kubernetes:` are errors (with a "did you mean").
 //!   - Cross-field rules: joins (worker, control-plane) need `endpoint`,
 //!     `token` and `ca_cert_hash`; a control-plane join needs a complete
@@ -26,6 +28,9 @@
 //! * [`network`] parses `network-config` v2 and renders systemd-networkd files.
 //! * [`containerd::hosts_toml`] turns `registry_mirrors` into `hosts.toml`.
 //! * [`cidata`] builds a NoCloud `CIDATA` FAT volume.
+//! * [`limits`]: size caps on the seed's files (user-data 1 MiB, meta-data,
+//!   network-config and each `nodes/<mac>.yaml` 64 KiB), read with
+//!   [`limits::read_capped`].
 //! * [`paths`]: the on-image paths builder and agent share (embedded seed,
 //!   flannel manifest, build manifest).
 //!
@@ -56,7 +61,9 @@
 
 mod checks;
 mod cidr;
+mod cloudinit;
 mod k8s;
+mod locate;
 mod merge;
 mod model;
 mod pem;
@@ -68,9 +75,11 @@ mod version;
 pub mod cidata;
 pub mod containerd;
 pub mod kubeadm;
+pub mod limits;
 pub mod network;
 pub mod paths;
 
+pub use checks::CA_HASH_COMMAND;
 pub use cidr::{Cidr, CidrError};
 pub use merge::{merge_override, node_override_name};
 pub use model::{

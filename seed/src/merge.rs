@@ -36,8 +36,8 @@ pub fn merge_override(
 ) -> Result<String, Problems> {
     userdata::header(base, base_source)?;
     let mut b = userdata::load(base, base_source)?;
-    let o: Value =
-        serde_norway::from_str(override_yaml).map_err(|e| yaml_error(override_source, &e))?;
+    let o: Value = serde_norway::from_str(override_yaml)
+        .map_err(|e| yaml_error(override_source, &e, override_yaml))?;
     match (&b, &o) {
         (_, Value::Null) => {}
         (Value::Null, Value::Mapping(_)) => b = o,
@@ -53,7 +53,7 @@ pub fn merge_override(
             ))
         }
     }
-    let body = serde_norway::to_string(&b).map_err(|e| yaml_error(base_source, &e))?;
+    let body = serde_norway::to_string(&b).map_err(|e| yaml_error(base_source, &e, ""))?;
     Ok(format!("#cloud-config\n{body}"))
 }
 

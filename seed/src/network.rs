@@ -124,13 +124,16 @@ const BOND_MODES: [&str; 7] = [
 
 /// Parses `network-config` text (v2; with or without a top `network:` key).
 pub fn parse(text: &str, source: &str) -> Result<NetworkConfig, Problems> {
-    let doc: Value = serde_norway::from_str(text).map_err(|e| yaml_error(source, &e))?;
-    let mut cx = Ctx::new(source);
+    let doc: Value = serde_norway::from_str(text).map_err(|e| yaml_error(source, &e, text))?;
+    let mut cx = Ctx::new(source, text);
     let cfg = walk(&mut cx, &doc);
     if cx.problems.is_empty() {
         Ok(cfg)
     } else {
-        Err(Problems(cx.problems))
+        Err(Problems {
+            list: cx.problems,
+            warnings: cx.warnings,
+        })
     }
 }
 

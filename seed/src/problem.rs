@@ -8,35 +8,49 @@ use std::fmt;
 
 use serde_norway::{Mapping, Value};
 
-/// One problem: `source: path: message`.
+use crate::locate::Locator;
+
+/// One problem: `source: line N: path: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// Where the text came from (`user-data`, a file name).
     pub source: String,
     /// YAML path, e.g. `kubernetes.taints[1].effect`; empty for the document.
     pub path: String,
+    /// 1-based line in the source where `path` (or its nearest ancestor)
+    /// starts, when known.
+    pub line: Option<usize>,
     /// What is wrong and, where possible, how to fix it.
     pub message: String,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}: {}", self.source, self.message)
-        } else {
-            write!(f, "{}: {}: {}", self.source, self.path, self.message)
+        write!(f, "{}: ", self.source)?;
+        if let Some(l) = self.line {
+            write!(f, "line {l}: ")?;
         }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
     }
 }
 
 /// Every problem found in one document (never empty when returned as an
-/// error). `Display` prints one problem per line.
+/// error), with the warnings found beside them so a caller can show both.
+/// `Display` prints one problem per line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct Problems(pub Vec<Problem>);
+pub struct Problems {
+    /// The problems, in document order.
+    pub list: Vec<Problem>,
+    /// Non-fatal remarks about the same document.
+    pub warnings: Vec<String>,
+}
 
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
+        for (i, p) in self.list.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
@@ -49,24 +63,87 @@ impl fmt::Display for Problems {
 impl Problems {
     /// One problem.
     pub fn one(source: &str, path: &str, message: impl Into<String>) -> Self {
-        Problems(vec![Problem {
+        Problems::from(Problem {
             source: source.to_string(),
             path: path.to_string(),
+            line: None,
             message: message.into(),
-        }])
+        })
+    }
+
+    /// The same problems without line numbers: for documents the user did
+    /// not write as such (a seed merged with its `nodes/<mac>.yaml`).
+    pub fn without_lines(mut self) -> Self {
+        for p in &mut self.list {
+            p.line = None;
+        }
+        self
+    }
+}
+
+impl From<Problem> for Problems {
+    fn from(p: Problem) -> Self {
+        Problems {
+            list: vec![p],
+            warnings: Vec::new(),
+        }
     }
 }
 
 /// Turns a YAML syntax error into a problem without quoting the input.
-pub(crate) fn yaml_error(source: &str, e: &serde_norway::Error) -> Problems {
+/// `text` is the document: a duplicate key is located at its repetition
+/// (the parser points at the start of the mapping), and tabs in the
+/// indentation get a hint.
+pub(crate) fn yaml_error(source: &str, e: &serde_norway::Error, text: &str) -> Problems {
+    // libyaml's messages describe the grammar, not the content.
+    let msg = e.to_string();
+    let head = msg.split(" at line ").next().unwrap_or("invalid YAML");
+    if head.contains("duplicate entry with key") {
+        if let Some(d) = Locator::new(text).duplicate() {
+            return Problems::from(Problem {
+                source: source.to_string(),
+                path: d.path.clone(),
+                line: Some(d.again),
+                message: format!(
+                    "duplicate key (first at line {}); fix: keep one of them",
+                    d.first
+                ),
+            });
+        }
+    }
+    let line = e.location().map(|l| l.line());
     let loc = e
         .location()
         .map(|l| format!(" at line {} column {}", l.line(), l.column()))
         .unwrap_or_default();
-    // libyaml's messages describe the grammar, not the content.
-    let text = e.to_string();
-    let head = text.split(" at line ").next().unwrap_or("invalid YAML");
-    Problems::one(source, "", format!("invalid YAML{loc}: {head}"))
+    let mut message = format!("invalid YAML{loc}: {head}");
+    if let Some(tab) = tab_indented(text, line) {
+        message.push_str(&format!(
+            "; line {tab} is indented with a tab: YAML allows only spaces for indentation, \
+             fix: replace the tab with spaces"
+        ));
+    }
+    Problems::from(Problem {
+        source: source.to_string(),
+        path: String::new(),
+        line: None,
+        message,
+    })
+}
+
+/// The line with a tab in its indentation: the error's line when it has
+/// one, else the first such line of the document.
+fn tab_indented(text: &str, at: Option<usize>) -> Option<usize> {
+    let tabbed = |l: &str| {
+        l.chars()
+            .take_while(|c| c.is_whitespace())
+            .any(|c| c == '\t')
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    if let Some(n) = at.filter(|n| lines.get(n.wrapping_sub(1)).is_some_and(|l| tabbed(l))) {
+        return Some(n);
+    }
+    lines.iter().position(|l| tabbed(l)).map(|i| i + 1)
 }
 
 /// Collects problems while walking a YAML tree.
@@ -74,6 +151,7 @@ pub(crate) struct Ctx {
     pub source: String,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
+    locator: Locator,
 }
 
 /// `parent.key` (or `key` at the root).
@@ -104,11 +182,13 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 }
 
 impl Ctx {
-    pub fn new(source: &str) -> Self {
+    /// A walker over `text` (the document, for line numbers) from `source`.
+    pub fn new(source: &str, text: &str) -> Self {
         Ctx {
             source: source.to_string(),
             problems: Vec::new(),
             warnings: Vec::new(),
+            locator: Locator::new(text),
         }
     }
 
@@ -116,17 +196,25 @@ impl Ctx {
         self.problems.push(Problem {
             source: self.source.clone(),
             path: path.to_string(),
+            line: self.locator.line_of(path),
             message: message.into(),
         });
     }
 
     pub fn warn(&mut self, path: &str, message: impl Into<String>) {
-        let m = message.into();
-        self.warnings.push(if path.is_empty() {
-            format!("{}: {m}", self.source)
-        } else {
-            format!("{}: {path}: {m}", self.source)
-        });
+        self.warn_at(path, path, message);
+    }
+
+    /// A warning shown under `shown` and located at `at` (a key the
+    /// message names itself).
+    pub fn warn_at(&mut self, at: &str, shown: &str, message: impl Into<String>) {
+        let w = Problem {
+            source: self.source.clone(),
+            path: shown.to_string(),
+            line: self.locator.line_of(at),
+            message: message.into(),
+        };
+        self.warnings.push(w.to_string());
     }
 
     /// The string keys of a mapping with their values; non-string keys are

@@ -5,8 +5,9 @@ use base64::Engine as _;
 use serde_norway::Value;
 
 use crate::checks;
+use crate::cloudinit;
 use crate::model::{Command, Ntp, Parsed, Seed, User, WriteFile};
-use crate::problem::{index, join, kind, suggest, yaml_error, Ctx, Problems};
+use crate::problem::{index, join, kind, yaml_error, Ctx, Problems};
 
 /// Top-level keys we implement.
 pub(crate) const SUPPORTED: [&str; 8] = [
@@ -19,6 +20,20 @@ pub(crate) const SUPPORTED: [&str; 8] = [
     "runcmd",
     "kubernetes",
 ];
+
+/// The keys of a `users` entry we implement.
+const USER_KEYS: [&str; 5] = ["name", "groups", "sudo", "ssh_authorized_keys", "shell"];
+/// The keys of a `write_files` entry we implement.
+const WRITE_FILE_KEYS: [&str; 6] = [
+    "path",
+    "content",
+    "encoding",
+    "permissions",
+    "owner",
+    "append",
+];
+/// The keys of `ntp` we implement.
+const NTP_KEYS: [&str; 3] = ["enabled", "servers", "pools"];
 
 /// Checks the `#cloud-config` header; returns the problem when missing.
 pub(crate) fn header(text: &str, source: &str) -> Result<(), Problems> {
@@ -47,14 +62,14 @@ pub(crate) fn header(text: &str, source: &str) -> Result<(), Problems> {
 /// Parses YAML text (after the header check) into a generic value.
 pub(crate) fn load(text: &str, source: &str) -> Result<Value, Problems> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let v: Value = serde_norway::from_str(text).map_err(|e| yaml_error(source, &e))?;
+    let v: Value = serde_norway::from_str(text).map_err(|e| yaml_error(source, &e, text))?;
     Ok(v)
 }
 
 pub(crate) fn parse(text: &str, source: &str) -> Result<Parsed, Problems> {
     header(text, source)?;
     let doc = load(text, source)?;
-    let mut cx = Ctx::new(source);
+    let mut cx = Ctx::new(source, text);
     let seed = walk(&mut cx, &doc);
     if cx.problems.is_empty() {
         Ok(Parsed {
@@ -62,7 +77,10 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Parsed, Problems> {
             warnings: cx.warnings,
         })
     } else {
-        Err(Problems(cx.problems))
+        Err(Problems {
+            list: cx.problems,
+            warnings: cx.warnings,
+        })
     }
 }
 
@@ -108,15 +126,7 @@ fn walk(cx: &mut Ctx, doc: &Value) -> Seed {
             }
             "runcmd" => seed.runcmd = runcmd(cx, v),
             "kubernetes" => seed.kubernetes = crate::k8s::walk(cx, v),
-            other => {
-                let hint = suggest(other, &SUPPORTED)
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                cx.warn(
-                    "",
-                    format!("unsupported cloud-init key `{other}`, ignored{hint}"),
-                );
-            }
+            other => cloudinit::unsupported(cx, "", other, &SUPPORTED, cloudinit::TOP),
         }
     }
     seed
@@ -204,7 +214,7 @@ fn users(cx: &mut Ctx, v: &Value) -> Vec<User> {
                         }
                     }
                 }
-                other => cx.warn(&p, format!("unsupported cloud-init key `{other}`, ignored")),
+                other => cloudinit::unsupported(cx, &p, other, &USER_KEYS, cloudinit::USER),
             }
         }
         if has_name {
@@ -272,7 +282,9 @@ fn write_files(cx: &mut Ctx, v: &Value) -> Vec<WriteFile> {
                     }
                 }
                 "append" => append = cx.boolean(val, &kp).unwrap_or(false),
-                other => cx.warn(&p, format!("unsupported cloud-init key `{other}`, ignored")),
+                other => {
+                    cloudinit::unsupported(cx, &p, other, &WRITE_FILE_KEYS, cloudinit::WRITE_FILE)
+                }
             }
         }
         if path.is_none() && !m.contains_key("path") {
@@ -322,10 +334,7 @@ fn ntp(cx: &mut Ctx, v: &Value) -> Option<Ntp> {
             "enabled" => n.enabled = cx.boolean(val, &kp).unwrap_or(true),
             "servers" => n.servers = cx.strings(val, &kp),
             "pools" => n.pools = cx.strings(val, &kp),
-            other => cx.warn(
-                "ntp",
-                format!("unsupported cloud-init key `{other}`, ignored"),
-            ),
+            other => cloudinit::unsupported(cx, "ntp", other, &NTP_KEYS, cloudinit::NTP),
         }
     }
     Some(n)

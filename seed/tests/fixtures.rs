@@ -138,9 +138,13 @@ fn invalid_fixtures_fail_with_their_message() {
                         failures.push(format!("{}: message leaks a secret value", f.display()));
                     }
                 }
-                for p in &problems.0 {
+                for p in &problems.list {
                     if p.source != "user-data" {
                         failures.push(format!("{}: wrong source {:?}", f.display(), p.source));
+                    }
+                    // a problem with a YAML path says on which line it is
+                    if !p.path.is_empty() && p.line.is_none() {
+                        failures.push(format!("{}: no line for {p}", f.display()));
                     }
                 }
             }
@@ -153,7 +157,7 @@ fn invalid_fixtures_fail_with_their_message() {
 fn all_problems_are_reported_at_once() {
     let text = fs::read_to_string(dir("invalid").join("many-problems.yaml")).expect("read");
     let problems = kubebake_seed::parse(&text, "user-data").expect_err("invalid");
-    assert!(problems.0.len() >= 6, "{problems}");
+    assert!(problems.list.len() >= 6, "{problems}");
 }
 
 #[test]
@@ -269,11 +273,11 @@ fn damaged_seeds_never_panic() {
             damaged.remove(i);
             let joined = damaged.join("\n");
             if let Err(p) = kubebake_seed::parse(&joined, "user-data") {
-                assert!(!p.0.is_empty());
+                assert!(!p.list.is_empty());
             }
             let prefix = lines[..i].join("\n");
             if let Err(p) = kubebake_seed::parse(&prefix, "user-data") {
-                assert!(!p.0.is_empty());
+                assert!(!p.list.is_empty());
             }
             cases += 2;
         }
