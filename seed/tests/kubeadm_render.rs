@@ -1,10 +1,11 @@
 //! kubeadm config rendering: committed snapshots (reviewed by hand) for each
 //! role in v1beta3 and v1beta4, and a check that every key path rendered
-//! exists in the kubeadm API field tables
-//! (`../shared/data/kubeadm-config-fields.md`).
+//! exists in the kubeadm API field tables (`tests/data/kubeadm-config-fields.md`,
+//! public API facts kept in the repository).
 //!
 //! Regenerate snapshots with `UPDATE_SNAPSHOTS=1 cargo test -p kubebake-seed
-//! --test kubeadm_render`, then review the diff.
+//! --test kubeadm_render`, then review the diff. CI (`CI=true`) refuses
+//! `UPDATE_SNAPSHOTS`: there the snapshots are only ever compared.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -62,9 +63,21 @@ fn snapshot_path(name: &str, api: &str) -> PathBuf {
         .join(format!("{}.{api}.yaml", name.trim_end_matches(".yaml")))
 }
 
+/// Whether to rewrite the snapshots; refused under CI, where a rewrite
+/// would compare the renderer with itself.
+fn update_requested() -> bool {
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    assert!(
+        !(update && std::env::var("CI").as_deref() == Ok("true")),
+        "UPDATE_SNAPSHOTS is refused under CI=true: snapshots are reviewed by hand, \
+         regenerate them on a workstation and commit the diff"
+    );
+    update
+}
+
 #[test]
 fn snapshots() {
-    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    let update = update_requested();
     let mut failures = Vec::new();
     for name in CASES {
         for (api, kubeadm) in [("v1beta3", V1BETA3_KUBEADM), ("v1beta4", V1BETA4_KUBEADM)] {
@@ -90,23 +103,48 @@ fn snapshots() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A run with `UPDATE_SNAPSHOTS=1` under `CI=true` fails and leaves the
+/// snapshots as they are (the test binary runs its `snapshots` test again).
+#[test]
+fn update_snapshots_is_refused_under_ci() {
+    let before: Vec<String> = CASES
+        .iter()
+        .map(|n| fs::read_to_string(snapshot_path(n, "v1beta4")).expect("snapshot"))
+        .collect();
+    let exe = std::env::current_exe().expect("test binary");
+    let o = std::process::Command::new(exe)
+        .args(["--exact", "snapshots", "--test-threads", "1"])
+        .env("CI", "true")
+        .env("UPDATE_SNAPSHOTS", "1")
+        .output()
+        .expect("run the snapshots test");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "UPDATE_SNAPSHOTS ran under CI:\n{out}");
+    assert!(
+        out.contains("UPDATE_SNAPSHOTS is refused under CI=true"),
+        "{out}"
+    );
+    for (n, want) in CASES.iter().zip(before) {
+        let now = fs::read_to_string(snapshot_path(n, "v1beta4")).expect("snapshot");
+        assert_eq!(now, want, "{n} rewritten");
+    }
+}
+
 /// Key paths per (apiVersion, kind) from the field reference.
 struct Fields {
     paths: BTreeMap<(String, String), BTreeSet<String>>,
 }
 
-fn load_fields() -> Option<Fields> {
-    let path = manifest().join("../../shared/data/kubeadm-config-fields.md");
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{}: {e} (required under CI)", path.display());
-            }
-            eprintln!("skipping: {} not readable: {e}", path.display());
-            return None;
-        }
-    };
+const FIELDS: &str = "tests/data/kubeadm-config-fields.md";
+
+fn load_fields() -> Fields {
+    let path = manifest().join(FIELDS);
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (part of the repository)", path.display()));
     let mut paths: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     let mut api: Option<&str> = None;
     let mut kind: Option<String> = None;
@@ -153,7 +191,7 @@ fn load_fields() -> Option<Fields> {
             }
         }
     }
-    Some(Fields { paths })
+    Fields { paths }
 }
 
 /// Flattens a rendered document into the table's notation: `a.b`,
@@ -185,7 +223,7 @@ fn flatten(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
 
 #[test]
 fn rendered_keys_exist_in_the_kubeadm_api() {
-    let Some(fields) = load_fields() else { return };
+    let fields = load_fields();
     // The parser must have found every table; a format change must fail here.
     for key in [
         ("kubeadm.k8s.io/v1beta4", "InitConfiguration"),
