@@ -48,7 +48,7 @@ pub fn plan(r: &Resolved, rootfs: &[PathBuf]) -> Result<Base> {
         .mmdebstrap
         .as_ref()
         .context("profile has no base; add [base.mmdebstrap] or pass --rootfs TARBALL")?;
-    if which("mmdebstrap").is_none() {
+    if kubebake_hosttool::find("mmdebstrap").is_none() {
         bail!(
             "mmdebstrap not found: install it (apt-get install mmdebstrap) or pass --rootfs TARBALL"
         );
@@ -77,13 +77,6 @@ pub fn mmdebstrap_args(r: &Resolved, m: &crate::profile::Mmdebstrap) -> Vec<Stri
         args.push(mirror.clone());
     }
     args
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
 }
 
 /// A foreign-arch mmdebstrap needs qemu-user registered with binfmt_misc.

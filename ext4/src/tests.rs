@@ -6,18 +6,7 @@ use std::process::Command;
 
 use crate::{Entry, EntryKind, Error, Metadata, Options, Sizing, Timestamp, Writer, Xattr};
 
-/// Is `tool` usable? With CI=true a missing tool fails the test.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool).arg("-V").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} missing in CI"
-        );
-        eprintln!("{tool} not found; skipping");
-    }
-    ok
-}
+use kubebake_hosttool::have;
 
 fn meta(mode: u16) -> Metadata {
     let mut m = Metadata::new(mode);

@@ -10,20 +10,7 @@ use std::process::Command;
 
 use kubebake_seed::cidata;
 
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI=true"
-        );
-        eprintln!("skipping: {tool} not installed");
-    }
-    found
-}
+use kubebake_hosttool::have;
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));

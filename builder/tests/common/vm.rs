@@ -93,14 +93,9 @@ pub fn require(ok: bool, what: &str) -> bool {
     false
 }
 
-/// Is `tool` on PATH?
+/// Is `tool` installed (PATH, then the sbin directories)?
 pub fn have_tool(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    kubebake_hosttool::find(tool).is_some()
 }
 
 /// The repository root.

@@ -14,20 +14,7 @@ pub fn kubebake() -> Command {
     c
 }
 
-/// True when the host tool exists; when it does not, fail under CI=true,
-/// else print why the test is skipped.
-pub fn have(tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("host tool {tool} missing (CI=true): run ci/install-host-tools");
-        }
-        eprintln!("skipping: host tool {tool} missing (run ci/install-host-tools)");
-    }
-    found
-}
+pub use kubebake_hosttool::have;
 
 /// Deterministic filler bytes.
 pub fn filler(len: usize, salt: u8) -> Vec<u8> {

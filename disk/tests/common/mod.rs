@@ -5,24 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-/// True when `tool` is on PATH. Under CI=true a missing tool panics (the test must fail,
-/// not skip); otherwise the test prints why and should return early.
-pub fn have(tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .chain(["/usr/sbin".into(), "/sbin".into()])
-                .any(|d| d.join(tool).is_file())
-        })
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("host tool {tool} is missing (run ci/install-host-tools)");
-        }
-        eprintln!("skipping: host tool {tool} is missing (run ci/install-host-tools)");
-    }
-    found
-}
+pub use kubebake_hosttool::have;
 
 /// Run a tool, return (exit success, stdout, stderr).
 pub fn run(tool: &str, args: &[&str]) -> (bool, String, String) {

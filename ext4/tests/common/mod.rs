@@ -21,11 +21,7 @@ pub fn in_ci() -> bool {
 }
 
 fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    kubebake_hosttool::find(name)
 }
 
 /// Every tool must be present. In CI a missing tool fails the test; outside
@@ -48,7 +44,7 @@ pub fn have_tools(names: &[&str]) -> bool {
 pub const ORACLE_TOOLS: &[&str] = &["python3", "e2fsck", "dumpe2fs", "debugfs", "tar"];
 
 pub fn tool(name: &str) -> Command {
-    Command::new(find_tool(name).unwrap_or_else(|| PathBuf::from(name)))
+    kubebake_hosttool::command(name)
 }
 
 fn tools_dir() -> PathBuf {

@@ -10,20 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use zbus::zvariant::OwnedObjectPath;
 
-/// Whether `tool` is on PATH. Missing: panics under CI=true, else false.
-pub fn have_tool(tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "host tool {tool} is missing (CI=true): run ci/install-host-tools"
-        );
-        eprintln!("skipping: host tool {tool} not installed");
-    }
-    found
-}
+pub use kubebake_hosttool::have as have_tool;
 
 /// `tests/doubles` of the workspace.
 pub fn doubles() -> PathBuf {

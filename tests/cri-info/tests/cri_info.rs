@@ -20,16 +20,10 @@ fn run_info(args: &[&str]) -> Output {
         .expect("running kubebake-cri-info")
 }
 
-fn find_on_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(tool))
-        .find(|candidate| candidate.is_file())
-}
 
 /// The host's containerd; `None` (with a note) only when CI is not set.
 fn containerd_or_skip() -> Option<PathBuf> {
-    match find_on_path("containerd") {
+    match kubebake_hosttool::find("containerd") {
         Some(path) => Some(path),
         None if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("containerd is missing; ci/install-host-tools installs it")
