@@ -266,9 +266,7 @@ fn invalid_seed_is_rejected_with_its_problems() {
 
 #[test]
 fn valid_seed_is_embedded_0600() {
-    if !have("debugfs") {
-        return;
-    }
+    kubebake_hosttool::need(&["debugfs"]);
     let dir = tempfile::tempdir().expect("tmp");
     let rootfs = dir.path().join("r.tar");
     write_rootfs(&rootfs, Rootfs::full("amd64"));
@@ -286,14 +284,14 @@ fn valid_seed_is_embedded_0600() {
     let root = dir.path().join("root.img");
     let len = std::fs::metadata(&out).expect("img").len();
     extract(&out, 49 << 20, (len - (50 << 20)) / 2, &root);
-    let (ok, text) = run(Command::new("debugfs")
+    let (ok, text) = run(kubebake_hosttool::command("debugfs")
         .args(["-R", "cat /usr/lib/kubebake/seed/user-data"])
         .arg(&root));
     assert!(
         ok && text.contains("token: abcdef.0123456789abcdef"),
         "{text}"
     );
-    let (_, stat) = run(Command::new("debugfs")
+    let (_, stat) = run(kubebake_hosttool::command("debugfs")
         .args(["-R", "stat /usr/lib/kubebake/seed/user-data"])
         .arg(&root));
     assert!(stat.contains("Mode:  0600"), "{stat}");

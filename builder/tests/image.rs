@@ -17,7 +17,10 @@ fn sha256_hex(p: &Path) -> String {
 
 /// (first byte, length) of partition `n` from `sgdisk -i`, plus the whole text.
 fn sgdisk_info(img: &Path, n: u32) -> (u64, u64, String) {
-    let (ok, out) = run(Command::new("sgdisk").arg("-i").arg(n.to_string()).arg(img));
+    let (ok, out) = run(kubebake_hosttool::command("sgdisk")
+        .arg("-i")
+        .arg(n.to_string())
+        .arg(img));
     assert!(ok, "sgdisk -i {n}: {out}");
     let num = |key: &str| -> u64 {
         out.lines()
@@ -32,16 +35,15 @@ fn sgdisk_info(img: &Path, n: u32) -> (u64, u64, String) {
 }
 
 fn debugfs(fs: &Path, req: &str) -> (bool, String) {
-    let (ok, out) = run(Command::new("debugfs").arg("-R").arg(req).arg(fs));
+    let (ok, out) = run(kubebake_hosttool::command("debugfs")
+        .arg("-R")
+        .arg(req)
+        .arg(fs));
     (ok && !out.contains("File not found"), out)
 }
 
 fn check_image(arch: &'static str) {
-    for t in ["sgdisk", "fsck.vfat", "mtype", "mcopy", "e2fsck", "debugfs"] {
-        if !have(t) {
-            return;
-        }
-    }
+    kubebake_hosttool::need(&["sgdisk", "fsck.vfat", "mtype", "mcopy", "e2fsck", "debugfs"]);
     let dir = tempfile::tempdir().expect("tmp");
     let base = dir.path().join("rootfs.tar.gz");
     let data_bytes = write_rootfs(&base, Rootfs::full(arch));
@@ -72,7 +74,7 @@ fn check_image(arch: &'static str) {
     assert!(!PathBuf::from(format!("{}.tmp", img.display())).exists());
 
     // GPT
-    let (ok, out) = run(Command::new("sgdisk").arg("-v").arg(&img));
+    let (ok, out) = run(kubebake_hosttool::command("sgdisk").arg("-v").arg(&img));
     assert!(ok && out.contains("No problems found"), "sgdisk -v: {out}");
     let root_type = if arch == "amd64" {
         "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
@@ -140,7 +142,7 @@ fn check_image(arch: &'static str) {
     // ESP
     let esp = dir.path().join("esp.img");
     extract(&img, esp_off, esp_len, &esp);
-    let (ok, out) = run(Command::new("fsck.vfat").arg("-n").arg(&esp));
+    let (ok, out) = run(kubebake_hosttool::command("fsck.vfat").arg("-n").arg(&esp));
     assert!(ok, "fsck.vfat -n: {out}");
     let (ok, entry) = run(Command::new("mtype")
         .arg("-i")
@@ -208,7 +210,7 @@ fn check_image(arch: &'static str) {
     // Root A
     let root = dir.path().join("root.img");
     extract(&img, root_off, root_len, &root);
-    let (ok, out) = run(Command::new("e2fsck").arg("-fn").arg(&root));
+    let (ok, out) = run(kubebake_hosttool::command("e2fsck").arg("-fn").arg(&root));
     assert!(ok, "e2fsck -fn: {out}");
     let (_, kubelet) = debugfs(&root, "cat /usr/bin/kubelet");
     assert!(kubelet.contains("kubelet-double"), "{kubelet}");
@@ -391,18 +393,14 @@ fn two_builds_with_same_inputs_are_identical() {
 
 #[test]
 fn inspect_reads_an_image_made_by_other_tools() {
-    for t in ["sgdisk", "mkfs.vfat", "mkfs.ext4"] {
-        if !have(t) {
-            return;
-        }
-    }
+    kubebake_hosttool::need(&["sgdisk", "mkfs.vfat", "mkfs.ext4"]);
     let dir = tempfile::tempdir().expect("tmp");
     let img = dir.path().join("foreign.img");
     std::fs::File::create(&img)
         .expect("create")
         .set_len(64 * MIB)
         .expect("size");
-    let (ok, out) = run(Command::new("sgdisk")
+    let (ok, out) = run(kubebake_hosttool::command("sgdisk")
         .args([
             "-n1:2048:+40M",
             "-t1:ef00",
@@ -413,7 +411,7 @@ fn inspect_reads_an_image_made_by_other_tools() {
         ])
         .arg(&img));
     assert!(ok, "{out}");
-    let (ok, out) = run(Command::new("mkfs.vfat")
+    let (ok, out) = run(kubebake_hosttool::command("mkfs.vfat")
         .args([
             "-F",
             "32",
@@ -429,7 +427,7 @@ fn inspect_reads_an_image_made_by_other_tools() {
         .arg("40960"));
     assert!(ok, "mkfs.vfat: {out}");
     let (p2, _, _) = sgdisk_info(&img, 2);
-    let (ok, out) = run(Command::new("mkfs.ext4")
+    let (ok, out) = run(kubebake_hosttool::command("mkfs.ext4")
         .args(["-q", "-F", "-L", "foreign", "-E"])
         .arg(format!("offset={p2},nodiscard"))
         .arg(&img)

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{have, ok, s};
+use common::{ok, s};
 use kubebake_disk::probe::{self, FsInfo};
 use kubebake_disk::{ext4read, Window};
 use std::fs::File;
@@ -33,9 +33,7 @@ fn field(dump: &str, name: &str) -> String {
 
 #[test]
 fn ext4_superblock_matches_dumpe2fs() {
-    if !have("mkfs.ext4") || !have("dumpe2fs") {
-        return;
-    }
+    kubebake_hosttool::need(&["mkfs.ext4", "dumpe2fs"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let variants: &[&[&str]] = &[
         &[],
@@ -53,9 +51,7 @@ fn ext4_superblock_matches_dumpe2fs() {
         args.extend_from_slice(extra);
         mkfs(&img, 64, &args);
         if i == variants.len() - 1 {
-            if !have("tune2fs") {
-                return;
-            }
+            kubebake_hosttool::need(&["tune2fs"]);
             ok("tune2fs", &["-O", "read-only", s(&img)]);
         }
         let dump = ok("dumpe2fs", &["-h", s(&img)]);
@@ -84,9 +80,7 @@ fn ext4_superblock_matches_dumpe2fs() {
 
 #[test]
 fn ext4_in_a_window_and_fat_from_mkfs_vfat() {
-    if !have("mkfs.ext4") || !have("mkfs.vfat") {
-        return;
-    }
+    kubebake_hosttool::need(&["mkfs.ext4", "mkfs.vfat"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("fs.img");
     mkfs(&img, 16, &["-L", "root-a"]);
@@ -127,9 +121,7 @@ fn ext4_in_a_window_and_fat_from_mkfs_vfat() {
 
 #[test]
 fn ext4read_reads_files_from_mkfs_ext4_d() {
-    if !have("mkfs.ext4") {
-        return;
-    }
+    kubebake_hosttool::need(&["mkfs.ext4"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");
     let manifest = br#"{"components":{"kubelet":{"version":"v1.33.0"}}}"#;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{have, noise, ok, ok_bytes, run, s};
+use common::{noise, ok, ok_bytes, run, s};
 use kubebake_disk::fat::{self, FatFile, FatOptions, Source};
 use kubebake_disk::probe::{self, FsInfo};
 use kubebake_disk::{gpt, guid, Window};
@@ -79,9 +79,7 @@ fn fsck_clean(img: &Path) {
 
 #[test]
 fn esp_fat32_passes_fsck_and_mtools() {
-    if !have("fsck.vfat") || !have("mdir") || !have("mcopy") {
-        return;
-    }
+    kubebake_hosttool::need(&["fsck.vfat", "mdir", "mcopy"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("esp.img");
     let (files, big) = esp_files(dir.path());
@@ -199,9 +197,7 @@ fn rebuilds_are_byte_identical() {
 
 #[test]
 fn fat_inside_a_gpt_disk_via_window() {
-    if !have("mdir") || !have("sgdisk") {
-        return;
-    }
+    kubebake_hosttool::need(&["mdir", "sgdisk"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("disk.img");
     let mut f = open_rw(&img);
@@ -253,9 +249,7 @@ fn fat_inside_a_gpt_disk_via_window() {
 
 #[test]
 fn small_volumes_fall_back_to_fat16_and_fat12_and_labels_are_optional() {
-    if !have("fsck.vfat") || !have("minfo") {
-        return;
-    }
+    kubebake_hosttool::need(&["fsck.vfat", "minfo"]);
     let dir = tempfile::tempdir().expect("tempdir");
     for (size, kind, label) in [
         (16 * MIB, "FAT16", "CIDATA"),
@@ -294,9 +288,7 @@ fn small_volumes_fall_back_to_fat16_and_fat12_and_labels_are_optional() {
 
 #[test]
 fn volumes_made_by_mkfs_vfat_and_mcopy_are_readable() {
-    if !have("mkfs.vfat") || !have("mcopy") || !have("mmd") {
-        return;
-    }
+    kubebake_hosttool::need(&["mkfs.vfat", "mcopy", "mmd"]);
     let dir = tempfile::tempdir().expect("tempdir");
     for (fat_bits, size) in [("32", 64 * MIB), ("16", 16 * MIB)] {
         let img = dir.path().join(format!("mk{fat_bits}.img"));
@@ -387,9 +379,7 @@ fn bad_inputs_are_refused_with_the_path() {
 
 #[test]
 fn every_size_gets_a_valid_fat_type() {
-    if !have("fsck.vfat") || !have("minfo") {
-        return;
-    }
+    kubebake_hosttool::need(&["fsck.vfat", "minfo"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let files = vec![FatFile {
         path: "EFI/BOOT/BOOTAA64.EFI".into(),
@@ -424,9 +414,7 @@ fn every_size_gets_a_valid_fat_type() {
 
 #[test]
 fn many_long_names_in_one_directory() {
-    if !have("fsck.vfat") || !have("mdir") {
-        return;
-    }
+    kubebake_hosttool::need(&["fsck.vfat", "mdir"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("pi.img");
     // Like the Raspberry Pi overlays/ directory: hundreds of long, similar names.

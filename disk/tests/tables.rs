@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{have, ok, s};
+use common::{ok, s};
 use kubebake_disk::{gpt, guid, mbr};
 use std::fs::OpenOptions;
 use std::os::unix::fs::MetadataExt;
@@ -43,9 +43,7 @@ fn layout(seed: &[u8]) -> Vec<gpt::Partition> {
 
 #[test]
 fn gpt_written_by_us_passes_sgdisk_and_sfdisk() {
-    if !have("sgdisk") || !have("sfdisk") {
-        return;
-    }
+    kubebake_hosttool::need(&["sgdisk", "sfdisk"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("disk.img");
     let mut f = OpenOptions::new()
@@ -134,9 +132,7 @@ fn gpt_rewrite_is_byte_identical() {
 
 #[test]
 fn gpt_made_by_sgdisk_reads_back() {
-    if !have("sgdisk") {
-        return;
-    }
+    kubebake_hosttool::need(&["sgdisk"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("sg.img");
     std::fs::File::create(&img)
@@ -191,9 +187,7 @@ fn gpt_made_by_sgdisk_reads_back() {
 
 #[test]
 fn mbr_written_by_us_matches_sfdisk() {
-    if !have("sfdisk") {
-        return;
-    }
+    kubebake_hosttool::need(&["sfdisk"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("pi.img");
     let mut f = OpenOptions::new()
@@ -246,9 +240,7 @@ fn mbr_written_by_us_matches_sfdisk() {
 
 #[test]
 fn mbr_made_by_sfdisk_reads_back() {
-    if !have("sfdisk") {
-        return;
-    }
+    kubebake_hosttool::need(&["sfdisk"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("sf.img");
     std::fs::File::create(&img)
@@ -260,7 +252,7 @@ fn mbr_made_by_sfdisk_reads_back() {
         "label: dos\nlabel-id: 0x1234abcd\nstart=2048, size=16384, type=c, bootable\nstart=18432, type=83\n",
     )
     .expect("script");
-    let out = std::process::Command::new("sfdisk")
+    let out = kubebake_hosttool::command("sfdisk")
         .arg(&img)
         .stdin(std::fs::File::open(&script).expect("open script"))
         .output()
@@ -316,9 +308,7 @@ fn damaged_primary_gpt_falls_back_to_the_backup() {
 
 #[test]
 fn sgdisk_repairs_nothing_after_we_write_4_partitions_on_a_big_sparse_disk() {
-    if !have("sgdisk") {
-        return;
-    }
+    kubebake_hosttool::need(&["sgdisk"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("big.img");
     let mut f = OpenOptions::new()
@@ -370,9 +360,7 @@ fn sgdisk_repairs_nothing_after_we_write_4_partitions_on_a_big_sparse_disk() {
 
 #[test]
 fn dps_type_constants_are_the_ones_sgdisk_names() {
-    if !have("sgdisk") {
-        return;
-    }
+    kubebake_hosttool::need(&["sgdisk"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("types.img");
     let types = [

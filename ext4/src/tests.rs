@@ -2,11 +2,8 @@
 //! let e2fsprogs judge them. (The independent oracle suite lives in tests/.)
 
 use std::io::Cursor;
-use std::process::Command;
 
 use crate::{Entry, EntryKind, Error, Metadata, Options, Sizing, Timestamp, Writer, Xattr};
-
-use kubebake_hosttool::have;
 
 fn meta(mode: u16) -> Metadata {
     let mut m = Metadata::new(mode);
@@ -31,7 +28,7 @@ fn add(w: &mut Writer<Cursor<Vec<u8>>>, path: &str, kind: EntryKind, data: &[u8]
 fn fsck(img: &[u8], name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("ext4w-unit-{}-{name}", std::process::id()));
     std::fs::write(&dir, img).expect("write image");
-    let out = Command::new("e2fsck")
+    let out = kubebake_hosttool::command("e2fsck")
         .arg("-fn")
         .arg(&dir)
         .output()
@@ -39,7 +36,7 @@ fn fsck(img: &[u8], name: &str) -> String {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "e2fsck failed:\n{text}");
-    let dbg = Command::new("debugfs")
+    let dbg = kubebake_hosttool::command("debugfs")
         .arg("-R")
         .arg("stat /many/f00042")
         .arg(&dir)
@@ -136,9 +133,7 @@ fn short_data_is_an_error() {
 
 #[test]
 fn images_pass_e2fsck_and_are_deterministic() {
-    if !have("e2fsck") || !have("debugfs") {
-        return;
-    }
+    kubebake_hosttool::need(&["e2fsck", "debugfs"]);
     let a = build_bytes();
     let b = build_bytes();
     assert!(a == b, "two builds differ");

@@ -45,9 +45,7 @@ fn expect(path: &str, kind: Kind, m: &Metadata, group: u64) -> Expect {
 
 #[test]
 fn sockets_fifos_and_devices_through_the_api() {
-    if !have_tools(ORACLE_TOOLS) {
-        return;
-    }
+    kubebake_hosttool::need(ORACLE_TOOLS);
     let dir = scratch();
     let img = dir.path().join("api.img");
     let file = std::fs::File::create(&img).expect("create image");
@@ -159,9 +157,7 @@ fn sockets_fifos_and_devices_through_the_api() {
 /// OCI whiteouts through the API: remove a subtree, clear a directory.
 #[test]
 fn remove_and_clear_dir() {
-    if !have_tools(ORACLE_TOOLS) {
-        return;
-    }
+    kubebake_hosttool::need(ORACLE_TOOLS);
     let dir = scratch();
     let img = dir.path().join("wh.img");
     let file = std::fs::File::create(&img).expect("create image");

@@ -21,17 +21,13 @@ fn round_trip(case: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn meta_tree_round_trips() {
-    if !have_tools(ORACLE_TOOLS) {
-        return;
-    }
+    kubebake_hosttool::need(ORACLE_TOOLS);
     round_trip("meta");
 }
 
 #[test]
 fn scale_tree_20k_files_and_10k_dir_round_trips() {
-    if !have_tools(ORACLE_TOOLS) {
-        return;
-    }
+    kubebake_hosttool::need(ORACLE_TOOLS);
     let (_dir, img) = round_trip("scale");
     // The 10,000-entry directory must be htree-indexed (dir_index).
     let out = common::debugfs::batch(&img, &["stat /bigdir".to_string()]);
@@ -51,9 +47,7 @@ fn scale_tree_20k_files_and_10k_dir_round_trips() {
 
 #[test]
 fn sparse_300mib_file_and_empty_file_round_trip() {
-    if !have_tools(ORACLE_TOOLS) {
-        return;
-    }
+    kubebake_hosttool::need(ORACLE_TOOLS);
     let (_dir, img) = round_trip("sparse");
     let (leaves, index_blocks) = oracle::extent_shape(&img, "/sparse/big.img");
     assert!(leaves > 4, "big.img has only {leaves} extents");
@@ -69,9 +63,7 @@ fn sparse_300mib_file_and_empty_file_round_trip() {
 /// Identical input gives identical bytes; another UUID gives other bytes.
 #[test]
 fn reproducible_images() {
-    if !have_tools(&["python3"]) {
-        return;
-    }
+    kubebake_hosttool::need(&["python3"]);
     let dir = scratch();
     let tar = gen_tar("meta", dir.path());
     let img = |name: &str, uuid: u8| {
@@ -89,9 +81,7 @@ fn reproducible_images() {
 /// gzip, xz and zstd archives give the same image as the plain tar.
 #[test]
 fn compressed_archives_give_the_same_image() {
-    if !have_tools(&["python3", "gzip", "xz", "zstd"]) {
-        return;
-    }
+    kubebake_hosttool::need(&["python3", "gzip", "xz", "zstd"]);
     let dir = scratch();
     let tar = gen_tar("meta", dir.path());
     let plain = dir.path().join("plain.img");

@@ -42,9 +42,7 @@ fn write(root: &Path, p: &str, c: &str) {
 
 fn node(seed: &str) -> Option<Node> {
     let bus = common::PrivateBus::start()?;
-    if !common::have_tool("ip") || !common::have_tool("sha256sum") {
-        return None;
-    }
+    kubebake_hosttool::need(&["ip", "sha256sum"]);
     let shared = common::Shared::default();
     shared.ntp.store(true, std::sync::atomic::Ordering::SeqCst);
     let svc = common::serve(&bus.address, shared);

@@ -49,15 +49,13 @@ fn fat_from_seed_crate_builder() {
 
 #[test]
 fn fat_from_mkfs_vfat_and_mcopy_lowercase_label() {
-    if !common::have_tool("mkfs.vfat") || !common::have_tool("mcopy") {
-        return;
-    }
+    kubebake_hosttool::need(&["mkfs.vfat", "mcopy"]);
     let d = tempfile::tempdir().expect("tmp");
     let img = d.path().join("seed.img");
     let f = std::fs::File::create(&img).expect("create");
     f.set_len(2 * 1024 * 1024).expect("size");
     drop(f);
-    let ok = Command::new("mkfs.vfat")
+    let ok = kubebake_hosttool::command("mkfs.vfat")
         .args(["-n", "cidata"])
         .arg(&img)
         .output()
@@ -104,9 +102,7 @@ fn fat_from_mkfs_vfat_and_mcopy_lowercase_label() {
 
 #[test]
 fn iso9660_from_xorriso() {
-    if !common::have_tool("xorriso") {
-        return;
-    }
+    kubebake_hosttool::need(&["xorriso"]);
     let d = tempfile::tempdir().expect("tmp");
     let src = d.path().join("src");
     std::fs::create_dir_all(&src).expect("mk");

@@ -9,9 +9,7 @@ use std::process::Command;
 const CONFIG: &str = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    apiServerEndpoint: 10.0.0.1:6443\n    token: abcdef.0123456789abcdef\ncontrolPlane:\n  certificateKey: \"e6a2eb8581237ab72a4f494f30285ec12a9694d750b9785706a83bfcbbbd2204\"\n";
 
 fn run_double(mode: &str) -> Option<(bool, String)> {
-    if !common::have_tool("sha256sum") || !common::have_tool("base64") {
-        return None;
-    }
+    kubebake_hosttool::need(&["sha256sum", "base64"]);
     let d = tempfile::tempdir().expect("tmp");
     let c = d.path().join("c.yaml");
     std::fs::write(&c, CONFIG).expect("w");

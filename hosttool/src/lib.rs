@@ -34,17 +34,25 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Tests: true when `tool` is found. A missing tool panics under `CI=true`;
-/// otherwise it prints why and returns false (the caller returns early).
-pub fn have(tool: &str) -> bool {
-    if find(tool).is_some() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("host tool {tool} is missing (CI=true): run ci/install-host-tools");
-    }
-    eprintln!("skipping: host tool {tool} is missing (run ci/install-host-tools)");
-    false
+/// Tests: every tool in `tools` must be present, whoever runs the test (no
+/// skipping without `CI=true`: a test that needs a tool never passes without
+/// it). Panics naming every missing tool and the fix.
+pub fn need(tools: &[&str]) {
+    let missing = missing(tools);
+    assert!(
+        missing.is_empty(),
+        "host tool(s) missing: {}: run ci/install-host-tools",
+        missing.join(", ")
+    );
+}
+
+/// The tools of `tools` that [`find`] does not find.
+pub fn missing<'a>(tools: &[&'a str]) -> Vec<&'a str> {
+    tools
+        .iter()
+        .copied()
+        .filter(|t| find(t).is_none())
+        .collect()
 }
 
 /// Tests: a `Command` for `tool` at its found path (its bare name when it is
@@ -86,5 +94,37 @@ mod tests {
         assert_eq!(find(&d.join("dir-tool").display().to_string()), None);
         assert_eq!(find(&d.join("plain").display().to_string()), None);
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn need_passes_on_present_tools() {
+        need(&["sh", "fsck"]);
+        assert_eq!(
+            missing(&["sh", "kubebake-no-such-tool"]),
+            ["kubebake-no-such-tool"]
+        );
+    }
+
+    /// Defect 25: a missing tool fails the test without `CI=true` too (the
+    /// old gate printed "skipping" and passed when run by hand).
+    #[test]
+    fn need_fails_on_a_missing_tool_without_ci() {
+        if std::env::var_os("HOSTTOOL_CHILD").is_some() {
+            need(&["sh", "kubebake-no-such-tool"]);
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "tests::need_fails_on_a_missing_tool_without_ci"])
+            .env("HOSTTOOL_CHILD", "1")
+            .env_remove("CI")
+            .output()
+            .expect("re-running the test binary");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "passed without the tool:\n{text}");
+        assert!(
+            text.contains("host tool(s) missing: kubebake-no-such-tool: run ci/install-host-tools"),
+            "{text}"
+        );
     }
 }

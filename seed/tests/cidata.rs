@@ -10,8 +10,6 @@ use std::process::Command;
 
 use kubebake_seed::cidata;
 
-use kubebake_hosttool::have;
-
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -36,9 +34,7 @@ const NETWORK: &str = "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n";
 
 #[test]
 fn fat_cidata_reads_back_with_mtools() {
-    if !have("mdir") || !have("mtype") || !have("fsck.vfat") || !have("fatlabel") {
-        return;
-    }
+    kubebake_hosttool::need(&["mdir", "mtype", "fsck.vfat", "fatlabel"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let user_data = fixture("init.yaml");
     let meta = cidata::meta_data(&cidata::instance_id(&user_data), Some("cp1"));
@@ -46,8 +42,8 @@ fn fat_cidata_reads_back_with_mtools() {
     let img = dir.path().join("seed.img");
     fs::write(&img, cidata::fat_image(&files).expect("image")).expect("write");
 
-    run(Command::new("fsck.vfat").arg("-n").arg(&img));
-    let label = run(Command::new("fatlabel").arg(&img));
+    run(kubebake_hosttool::command("fsck.vfat").arg("-n").arg(&img));
+    let label = run(kubebake_hosttool::command("fatlabel").arg(&img));
     assert_eq!(label.trim(), "CIDATA");
     let listing = run(Command::new("mdir").arg("-i").arg(&img).args(["-b", "::"]));
     let mut names: Vec<&str> = listing
@@ -76,9 +72,7 @@ fn fat_cidata_reads_back_with_mtools() {
 
 #[test]
 fn fat_cidata_grows_for_big_seeds() {
-    if !have("fsck.vfat") || !have("mtype") {
-        return;
-    }
+    kubebake_hosttool::need(&["fsck.vfat", "mtype"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let big = format!(
         "#cloud-config\nruncmd:\n{}",
@@ -89,7 +83,7 @@ fn fat_cidata_grows_for_big_seeds() {
     assert!(bytes.len() > big.len());
     let img = dir.path().join("big.img");
     fs::write(&img, &bytes).expect("write");
-    run(Command::new("fsck.vfat").arg("-n").arg(&img));
+    run(kubebake_hosttool::command("fsck.vfat").arg("-n").arg(&img));
     let got = run(Command::new("mtype").arg("-i").arg(&img).arg("::user-data"));
     assert_eq!(got.len(), big.len());
     assert!(got == big);
@@ -97,9 +91,7 @@ fn fat_cidata_grows_for_big_seeds() {
 
 #[test]
 fn iso9660_cidata_with_xorriso() {
-    if !have("xorriso") || !have("isoinfo") {
-        return;
-    }
+    kubebake_hosttool::need(&["xorriso", "isoinfo"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");
     fs::create_dir(&src).expect("mkdir");

@@ -223,9 +223,7 @@ fn node_override_changes_role() {
 
 #[test]
 fn ca_cert_hash_matches_openssl() {
-    if !kubebake_hosttool::have("openssl") {
-        return;
-    }
+    kubebake_hosttool::need(&["openssl"]);
     for name in ["ca.crt", "front-proxy-ca.crt", "etcd-ca.crt"] {
         let path = dir("pki").join(name);
         let pem = fs::read_to_string(&path).expect("read");

@@ -14,8 +14,6 @@ pub fn kubebake() -> Command {
     c
 }
 
-pub use kubebake_hosttool::have;
-
 /// Deterministic filler bytes.
 pub fn filler(len: usize, salt: u8) -> Vec<u8> {
     (0..len)

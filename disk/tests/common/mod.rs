@@ -1,15 +1,12 @@
-//! Helpers shared by the integration tests: host tool lookup (fail under CI=true, skip
-//! otherwise) and running tools with their output captured.
+//! Helpers shared by the integration tests: running host tools with their
+//! output captured (a missing tool fails the test: `kubebake_hosttool::need`).
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::Command;
-
-pub use kubebake_hosttool::have;
 
 /// Run a tool, return (exit success, stdout, stderr).
 pub fn run(tool: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(tool)
+    let out = kubebake_hosttool::command(tool)
         .args(args)
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("MTOOLS_SKIP_CHECK", "1")
@@ -32,7 +29,7 @@ pub fn ok(tool: &str, args: &[&str]) -> String {
 
 /// Run a tool that must succeed; return its raw stdout bytes.
 pub fn ok_bytes(tool: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(tool)
+    let out = kubebake_hosttool::command(tool)
         .args(args)
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("MTOOLS_SKIP_CHECK", "1")

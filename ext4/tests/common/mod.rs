@@ -1,4 +1,4 @@
-//! Shared helpers for the ext4w integration tests: host tool checks, the
+//! Shared helpers for the ext4w integration tests: host tools, the
 //! Python tar generators, building images, and the independent oracle
 //! (`oracle`, `debugfs`) that reads images back without any ext4w code.
 #![allow(dead_code)]
@@ -15,34 +15,10 @@ use ext4w::{Options, Sizing, Summary, Writer};
 
 pub use expect::{Expect, Kind};
 
-/// True when running in CI, where missing tools and fixtures are failures.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn find_tool(name: &str) -> Option<PathBuf> {
-    kubebake_hosttool::find(name)
-}
-
-/// Every tool must be present. In CI a missing tool fails the test; outside
-/// CI the test prints why and should return early.
-pub fn have_tools(names: &[&str]) -> bool {
-    let missing: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| find_tool(n).is_none())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(!in_ci(), "CI=true but host tools are missing: {missing:?}");
-    eprintln!("SKIPPING: host tools missing: {missing:?} (fatal under CI=true)");
-    false
-}
-
 /// The tools the oracle needs.
 pub const ORACLE_TOOLS: &[&str] = &["python3", "e2fsck", "dumpe2fs", "debugfs", "tar"];
 
+/// A `Command` for host tool `name` (PATH, then the sbin directories).
 pub fn tool(name: &str) -> Command {
     kubebake_hosttool::command(name)
 }

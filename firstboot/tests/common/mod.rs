@@ -10,8 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use zbus::zvariant::OwnedObjectPath;
 
-pub use kubebake_hosttool::have as have_tool;
-
 /// `tests/doubles` of the workspace.
 pub fn doubles() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/doubles")
@@ -53,9 +51,7 @@ pub struct PrivateBus {
 impl PrivateBus {
     /// Starts `dbus-daemon --session --print-address --nofork` on a private socket.
     pub fn start() -> Option<Self> {
-        if !have_tool("dbus-daemon") {
-            return None;
-        }
+        kubebake_hosttool::need(&["dbus-daemon"]);
         let dir = tempfile::tempdir().expect("tmp");
         let mut child = Command::new("dbus-daemon")
             .args(["--session", "--print-address", "--nofork"])

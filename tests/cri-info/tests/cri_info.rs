@@ -20,19 +20,10 @@ fn run_info(args: &[&str]) -> Output {
         .expect("running kubebake-cri-info")
 }
 
-
-/// The host's containerd; `None` (with a note) only when CI is not set.
-fn containerd_or_skip() -> Option<PathBuf> {
-    match kubebake_hosttool::find("containerd") {
-        Some(path) => Some(path),
-        None if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("containerd is missing; ci/install-host-tools installs it")
-        }
-        None => {
-            eprintln!("skipping: containerd is not installed (apt-get install containerd)");
-            None
-        }
-    }
+/// The host's containerd; missing, the test fails (whoever runs it).
+fn containerd() -> PathBuf {
+    kubebake_hosttool::need(&["containerd"]);
+    kubebake_hosttool::find("containerd").expect("checked by need")
 }
 
 /// A containerd process in a private temp dir, killed on drop (also on
@@ -170,9 +161,7 @@ fn assert_one_line_error_naming(out: &Output, endpoint: &str) -> String {
 
 #[test]
 fn answers_like_crictl_info_against_real_containerd() {
-    let Some(binary) = containerd_or_skip() else {
-        return;
-    };
+    let binary = containerd();
     let expected_version = containerd_version(&binary);
     let daemon = Containerd::start(&binary);
     let endpoint = daemon.endpoint();
