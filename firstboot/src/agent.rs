@@ -527,8 +527,16 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Called after each phase is persisted: the test build's crash hook.
+pub type AfterPhase = fn(Phase);
+
 /// Runs (or resumes) first boot. Returns the process exit code.
 pub fn run(cfg: &Config) -> anyhow::Result<i32> {
+    run_with(cfg, None)
+}
+
+/// [`run`], calling `after_phase` once each phase is persisted.
+pub fn run_with(cfg: &Config, after_phase: Option<AfterPhase>) -> anyhow::Result<i32> {
     use anyhow::Context;
     let started = Instant::now();
     let store = Store::new(cfg.state_dir());
@@ -616,9 +624,8 @@ pub fn run(cfg: &Config) -> anyhow::Result<i32> {
                     &format!("{shown} ({} ms)", ms(elapsed)),
                 );
                 run.write_status(None, phase != Phase::Done);
-                if cfg.crash_after.as_deref() == Some(phase.name()) {
-                    // test hook: simulate a power cut right after persisting
-                    std::process::exit(99);
+                if let Some(hook) = after_phase {
+                    hook(phase);
                 }
             }
             Err(f) => {

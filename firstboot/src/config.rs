@@ -44,8 +44,6 @@ pub struct Config {
     pub ntp_timeout: Duration,
     /// How long to wait for the advertise address to appear.
     pub address_timeout: Duration,
-    /// Test hook: exit right after persisting this phase.
-    pub crash_after: Option<String>,
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -91,7 +89,6 @@ impl Config {
             },
             ntp_timeout: env_ms("KUBEBAKE_NTP_TIMEOUT_MS", 120_000),
             address_timeout: env_ms("KUBEBAKE_ADDRESS_TIMEOUT_MS", 60_000),
-            crash_after: std::env::var("KUBEBAKE_TEST_CRASH_AFTER").ok(),
         }
     }
 

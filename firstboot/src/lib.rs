@@ -8,6 +8,7 @@
 //! runs again. Secrets never reach the console, the journal or the status file.
 
 pub mod agent;
+pub mod cli;
 pub mod config;
 pub mod console;
 pub mod datasource;

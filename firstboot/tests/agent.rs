@@ -103,6 +103,10 @@ impl Node {
         // KUBEBAKE_AGENT_BIN lets the same scenario time a release build
         let exe = std::env::var("KUBEBAKE_AGENT_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubebake-firstboot").to_string());
+        self.cmd_of(&exe, args)
+    }
+
+    fn cmd_of(&self, exe: &str, args: &[&str]) -> Command {
         let mut c = Command::new(exe);
         c.args(args)
             .arg("--root")
@@ -124,11 +128,20 @@ impl Node {
         c
     }
 
+    /// One boot; `crash_after` runs the test build, which stops after
+    /// persisting that phase (the shipped agent has no such hook).
     fn run(&self, crash_after: Option<&str>) -> Output {
-        let mut c = self.cmd(&["run"]);
-        if let Some(p) = crash_after {
-            c.env("KUBEBAKE_TEST_CRASH_AFTER", p);
-        }
+        let mut c = match crash_after {
+            Some(p) => {
+                let mut c = self.cmd_of(
+                    env!("CARGO_BIN_EXE_kubebake-firstboot-test-hooks"),
+                    &["run"],
+                );
+                c.env("KUBEBAKE_TEST_CRASH_AFTER", p);
+                c
+            }
+            None => self.cmd(&["run"]),
+        };
         let o = c.output().expect("run agent");
         assert_no_secret(&o);
         o
@@ -263,6 +276,30 @@ fn worker_joins_once() {
     assert_eq!(o2.status.code(), Some(0));
     assert!(text(&o2).0.contains("already finished"));
     assert_eq!(n.count("count"), 1);
+}
+
+/// Defect 29: the agent that images get has no crash hook: the variable
+/// does nothing and its name is not even in the binary.
+#[test]
+fn shipped_agent_has_no_crash_hook() {
+    let exe = env!("CARGO_BIN_EXE_kubebake-firstboot");
+    let bytes = std::fs::read(exe).expect("read agent binary");
+    let needle = b"KUBEBAKE_TEST_CRASH_AFTER";
+    assert!(
+        !bytes.windows(needle.len()).any(|w| w == needle),
+        "{exe} carries the crash hook"
+    );
+    let Some(n) = node(&worker_seed("ok")) else {
+        return;
+    };
+    let o = n
+        .cmd_of(exe, &["run"])
+        .env("KUBEBAKE_TEST_CRASH_AFTER", "host")
+        .output()
+        .expect("run agent");
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("phase=done result=ok"), "{out}");
 }
 
 #[test]
