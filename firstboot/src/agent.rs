@@ -155,7 +155,7 @@ impl Run<'_> {
         let a = datasource::acquire(self.cfg, platform);
         let Some(seed) = a.seed else {
             return Err(failed(
-                format!("no seed found (platform {platform:?}; {})", a.tried.join(", ")),
+                format!("no usable seed found (platform {platform:?}; {})", a.tried.join(", ")),
                 "put user-data on the boot partition, attach a CIDATA volume, or boot with ds=nocloud;s=file:///path/",
             ));
         };

@@ -64,7 +64,7 @@ fn real_main(cfg: &Config, cmd: Cmd, after_phase: Option<AfterPhase>) -> anyhow:
     match cmd {
         Cmd::Run => agent::run_with(cfg, after_phase),
         Cmd::Status { json } => {
-            let st = status::load(cfg).context("reading status")?;
+            let st = status::load(cfg)?;
             if json {
                 println!(
                     "{}",

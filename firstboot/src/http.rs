@@ -20,6 +20,14 @@ pub enum HttpError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The body is larger than the caller's cap (only that much was read).
+    #[error("{url}: response body larger than {max} bytes")]
+    TooLarge {
+        /// URL concerned.
+        url: String,
+        /// The cap, bytes.
+        max: u64,
+    },
     /// The response could not be parsed.
     #[error("{url}: malformed response: {why}")]
     Malformed {
@@ -73,12 +81,17 @@ fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Sends one request and reads the whole response.
+/// Room for the status line and headers beside the body cap.
+const HEAD_MAX: u64 = 64 << 10;
+
+/// Sends one request and reads the response, whose body may hold at most
+/// `max_body` bytes: no more than that (plus the headers) is ever read.
 pub fn request(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
     timeout: Duration,
+    max_body: u64,
 ) -> Result<Response, HttpError> {
     let (hostport, path) = split_url(url)?;
     let ioe = |source| HttpError::Io {
@@ -104,8 +117,21 @@ pub fn request(
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).map_err(ioe)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(ioe)?;
-    parse_response(url, &raw)
+    let limit = max_body.saturating_add(HEAD_MAX);
+    s.take(limit).read_to_end(&mut raw).map_err(ioe)?;
+    let too_large = || HttpError::TooLarge {
+        url: url.to_string(),
+        max: max_body,
+    };
+    let r = match parse_response(url, &raw) {
+        // a cut-off response fails to parse: say why it was cut
+        Err(_) if raw.len() as u64 >= limit => return Err(too_large()),
+        r => r?,
+    };
+    if r.body.len() as u64 > max_body || raw.len() as u64 >= limit {
+        return Err(too_large());
+    }
+    Ok(r)
 }
 
 fn parse_response(url: &str, raw: &[u8]) -> Result<Response, HttpError> {

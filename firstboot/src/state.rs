@@ -121,31 +121,35 @@ impl State {
     }
 }
 
-/// Errors of the state store.
+/// Errors of the state store. The cause is part of the message (and not
+/// an error `source`, which would print it a second time in a chain).
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// I/O on a state file.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// File concerned.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A corrupt `state.json`.
-    #[error("{path}: corrupt state: {source}")]
+    #[error(
+        "{path} is corrupt ({cause}); fix: if kubeadm already ran on this node, run \
+         `kubeadm reset --force`; then remove {path} and reboot: the agent starts first boot over"
+    )]
     Corrupt {
         /// File concerned.
         path: PathBuf,
         /// Cause.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
-    move |source| StateError::Io {
+    move |cause| StateError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -233,19 +237,19 @@ impl Store {
         let p = self.state_path();
         match fs::read(&p) {
             Ok(b) => {
-                serde_json::from_slice(&b).map_err(|source| StateError::Corrupt { path: p, source })
+                serde_json::from_slice(&b).map_err(|cause| StateError::Corrupt { path: p, cause })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(StateError::Io { path: p, source: e }),
+            Err(e) => Err(StateError::Io { path: p, cause: e }),
         }
     }
 
     /// Persists the state atomically (0600).
     pub fn save(&self, state: &State) -> Result<(), StateError> {
         let p = self.state_path();
-        let data = serde_json::to_vec_pretty(state).map_err(|source| StateError::Corrupt {
+        let data = serde_json::to_vec_pretty(state).map_err(|cause| StateError::Corrupt {
             path: p.clone(),
-            source,
+            cause,
         })?;
         write_atomic(&p, &data, 0o600)
     }
@@ -271,7 +275,7 @@ impl Store {
         match fs::read(&p) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StateError::Io { path: p, source: e }),
+            Err(e) => Err(StateError::Io { path: p, cause: e }),
         }
     }
 }
@@ -322,6 +326,13 @@ mod tests {
         fs::write(s.state_path(), b"{nope").expect("write");
         let e = s.load().expect_err("corrupt");
         assert!(e.to_string().contains("state.json"), "{e}");
+        // said once, with the fix (anyhow's chain adds no second copy)
+        let chain = format!("{:#}", anyhow::Error::new(e).context("loading state"));
+        assert_eq!(chain.matches("key must be a string").count(), 1, "{chain}");
+        assert!(
+            chain.contains("remove ") && chain.contains("and reboot"),
+            "{chain}"
+        );
     }
 
     #[test]

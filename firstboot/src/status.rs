@@ -103,7 +103,14 @@ pub fn load(cfg: &crate::config::Config) -> anyhow::Result<Status> {
             Ok(st)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let state = store.load().context("loading state")?;
+            if !store.dir().is_dir() {
+                anyhow::bail!(
+                    "{} does not exist: first boot has not run on this node, or STATE is not \
+                     mounted on /var; check `findmnt /var` and `systemctl status kubebake-firstboot`",
+                    store.dir().display()
+                );
+            }
+            let state = store.load()?;
             Ok(Status::new(&state, false, store.is_finished(), None))
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", run.display())),

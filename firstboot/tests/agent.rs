@@ -535,6 +535,108 @@ fn invalid_seed_then_fixed_seed_is_picked_up() {
     assert_eq!(n.count("count"), 1);
 }
 
+/// Defect 16: a 55 MB user-data on the boot partition is refused with the
+/// cap named, without the agent reading it whole (peak RSS measured by
+/// /usr/bin/time).
+#[test]
+fn oversized_seed_is_refused_with_little_memory() {
+    let Some(n) = node("") else { return };
+    let mut big = b"#cloud-config\nwrite_files:\n  - path: /big\n    content: ".to_vec();
+    big.resize(55 << 20, b'a');
+    std::fs::write(n.root.join("boot/efi/user-data"), &big).expect("write");
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.is_file(),
+        "/usr/bin/time missing (Debian package time)"
+    );
+    let rss = n.root.join("../rss");
+    let agent = n.cmd(&["run"]);
+    let o = Command::new(time)
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(agent.get_program())
+        .args(agent.get_args())
+        .envs(agent.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .env_remove("KUBEBAKE_TEST_CRASH_AFTER")
+        .output()
+        .expect("run agent");
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    let fail = out
+        .lines()
+        .find(|l| l.contains("phase=acquire result=fail"))
+        .unwrap_or_else(|| panic!("no acquire failure:\n{out}"));
+    assert!(
+        fail.contains("boot/efi/user-data: larger than 1 MiB, the cap for user-data"),
+        "{fail}"
+    );
+    let kib: u64 = std::fs::read_to_string(&rss)
+        .expect("rss")
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .expect("rss figure");
+    assert!(kib < 48 << 10, "peak RSS {kib} KiB");
+}
+
+/// `kubebake-firstboot ARGS --root ROOT` with nothing else set up.
+fn bare(root: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_kubebake-firstboot"))
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .env_remove("KUBEBAKE_ROOT")
+        .env("KUBEBAKE_NO_MOUNT", "1")
+        .output()
+        .expect("run agent");
+    let (out, err) = text(&o);
+    (o.status.code(), out, err)
+}
+
+/// Defect 18: `status` on a node without STATE says what is missing.
+#[test]
+fn status_without_state_dir_says_so() {
+    let d = tempfile::tempdir().expect("tmp");
+    let (code, out, err) = bare(d.path(), &["status"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("var/lib/kubebake does not exist") && err.contains("findmnt /var"),
+        "{err}"
+    );
+}
+
+/// Defect 18: a corrupt state.json is reported once, with the fix, by
+/// `status` and by `run`.
+#[test]
+fn corrupt_state_is_reported_once_with_the_fix() {
+    let d = tempfile::tempdir().expect("tmp");
+    write(
+        d.path(),
+        "/var/lib/kubebake/state.json",
+        "{\"completed\": [tru",
+    );
+    for args in [&["status"][..], &["status", "--json"], &["run"]] {
+        let (code, out, err) = bare(d.path(), args);
+        assert_eq!(code, Some(1), "{args:?}: {out}{err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("kubebake-firstboot: "))
+            .unwrap_or_else(|| panic!("{args:?}: no error line:\n{err}"));
+        assert!(line.contains("state.json is corrupt"), "{args:?}: {line}");
+        assert_eq!(
+            line.matches("line 1 column").count(),
+            1,
+            "{args:?}: twice: {line}"
+        );
+        assert!(
+            line.contains("kubeadm reset --force") && line.contains("and reboot"),
+            "{args:?}: no fix: {line}"
+        );
+    }
+}
+
 #[test]
 fn no_seed_lists_sources() {
     let Some(n) = node("") else { return };

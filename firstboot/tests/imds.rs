@@ -107,9 +107,27 @@ fn server_refuses_get_without_token() {
         &format!("{url}/latest/user-data"),
         &[],
         std::time::Duration::from_secs(2),
+        1 << 20,
     )
     .expect("get");
     assert_eq!(r.status, 401);
+}
+
+/// Defect 16: an oversized user-data is refused after reading the cap,
+/// with the cap in the message.
+#[test]
+fn oversized_user_data_is_refused() {
+    let big: &'static str = Box::leak(
+        format!("#cloud-config\nruncmd: [\"{}\"]\n", "a".repeat(3 << 20)).into_boxed_str(),
+    );
+    let (url, _log) = imds(Some(big));
+    let e = ec2::fetch(&cfg(&url)).expect_err("3 MiB of user-data");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("/latest/user-data")
+            && msg.contains("larger than 1 MiB, the cap for user-data"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 use super::{read_nocloud_dir, DsError, SeedFiles};
 use crate::config::Config;
+use kubebake_seed::limits::{read_capped, SeedFile};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -93,19 +94,21 @@ pub fn read_fat(dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> 
     let fs = fatfs::FileSystem::new(ReadOnly(f), fatfs::FsOptions::new())
         .map_err(|e| fat_err(dev, e))?;
     let root = fs.root_dir();
-    let read = |name: &str| -> Result<Option<Vec<u8>>, DsError> {
+    let read = |name: &str, kind: SeedFile| -> Result<Option<Vec<u8>>, DsError> {
         match root.open_file(name) {
-            Ok(mut file) => {
-                let mut b = Vec::new();
-                file.read_to_end(&mut b)
-                    .map_err(|e| fat_err(dev, format!("{name}: {e}")))?;
-                Ok(Some(b))
-            }
+            Ok(file) => match read_capped(file, kind) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(DsError::TooLarge {
+                    what: format!("{}:{name}", dev.display()),
+                    kind,
+                }),
+                Err(e) => Err(fat_err(dev, format!("{name}: {e}"))),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(fat_err(dev, format!("{name}: {e}"))),
         }
     };
-    let Some(user_data) = read("user-data")? else {
+    let Some(user_data) = read("user-data", SeedFile::UserData)? else {
         return Ok(None);
     };
     let mut node_overrides = Vec::new();
@@ -113,8 +116,8 @@ pub fn read_fat(dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> 
         for e in nodes.iter().flatten() {
             let n = e.file_name();
             if e.is_file() && n.ends_with(".yaml") {
-                if let Some(b) = read(&format!("nodes/{n}"))? {
-                    node_overrides.push((n, b));
+                if let Some(b) = read(&format!("nodes/{n}"), SeedFile::NodeOverride)? {
+                    super::push_override(&mut node_overrides, n, b, &dev.display().to_string())?;
                 }
             }
         }
@@ -122,8 +125,8 @@ pub fn read_fat(dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> 
     }
     Ok(Some(SeedFiles {
         user_data,
-        meta_data: read("meta-data")?,
-        network_config: read("network-config")?,
+        meta_data: read("meta-data", SeedFile::MetaData)?,
+        network_config: read("network-config", SeedFile::NetworkConfig)?,
         node_overrides,
         source: source.to_string(),
     }))

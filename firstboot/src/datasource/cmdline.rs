@@ -3,6 +3,7 @@
 
 use super::{read_nocloud_dir, DsError, SeedFiles};
 use crate::config::Config;
+use kubebake_seed::limits::SeedFile;
 use std::time::Duration;
 
 /// Where the command line points.
@@ -69,8 +70,10 @@ pub fn parse(cmdline: &str) -> Option<SeedRef> {
 /// Reads the seed the command line points at, if any.
 pub fn fetch(cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
     let path = cfg.path("/proc/cmdline");
-    let Some(text) = super::read_optional(&path)? else {
-        return Ok(None);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(DsError::Io { path, source }),
     };
     let Some(r) = parse(&String::from_utf8_lossy(&text)) else {
         return Ok(None);
@@ -88,7 +91,11 @@ pub fn fetch(cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
         }
         SeedRef::File(f) => {
             let p = cfg.path(&f);
-            let user_data = std::fs::read(&p).map_err(|source| DsError::Io { path: p, source })?;
+            let user_data =
+                super::read_optional(&p, SeedFile::UserData)?.ok_or_else(|| DsError::Io {
+                    path: p.clone(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })?;
             Ok(Some(SeedFiles {
                 user_data,
                 meta_data: None,
@@ -99,11 +106,13 @@ pub fn fetch(cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
         }
         SeedRef::Http(base) => {
             let t = Duration::from_secs(5);
-            let get = |name: &str| -> Result<Option<Vec<u8>>, DsError> {
-                let r = crate::http::request("GET", &format!("{base}{name}"), &[], t)?;
+            let get = |kind: SeedFile| -> Result<Option<Vec<u8>>, DsError> {
+                let url = format!("{base}{}", kind.name());
+                let r = crate::http::request("GET", &url, &[], t, kind.cap())
+                    .map_err(|e| DsError::http(e, kind))?;
                 Ok((r.status == 200).then_some(r.body))
             };
-            let Some(user_data) = get("user-data")? else {
+            let Some(user_data) = get(SeedFile::UserData)? else {
                 return Err(DsError::Command {
                     cmd: format!("GET {base}user-data"),
                     why: "not found".into(),
@@ -111,8 +120,8 @@ pub fn fetch(cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
             };
             Ok(Some(SeedFiles {
                 user_data,
-                meta_data: get("meta-data")?,
-                network_config: get("network-config")?,
+                meta_data: get(SeedFile::MetaData)?,
+                network_config: get(SeedFile::NetworkConfig)?,
                 node_overrides: Vec::new(),
                 source: format!("cmdline:{base}"),
             }))

@@ -6,6 +6,7 @@
 use super::{DsError, SeedFiles};
 use crate::config::Config;
 use crate::http::request;
+use kubebake_seed::limits::SeedFile;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -20,6 +21,7 @@ fn token(base: &str) -> Result<String, DsError> {
             &url,
             &[("X-aws-ec2-metadata-token-ttl-seconds", "300")],
             TIMEOUT,
+            4 << 10,
         ) {
             Ok(r) if r.status == 200 => {
                 return Ok(String::from_utf8_lossy(&r.body).trim().to_string());
@@ -40,9 +42,16 @@ fn token(base: &str) -> Result<String, DsError> {
     }))
 }
 
-fn get(base: &str, tok: &str, path: &str) -> Result<Option<Vec<u8>>, DsError> {
+fn get(base: &str, tok: &str, path: &str, kind: SeedFile) -> Result<Option<Vec<u8>>, DsError> {
     let url = format!("{base}{path}");
-    let r = request("GET", &url, &[("X-aws-ec2-metadata-token", tok)], TIMEOUT)?;
+    let r = request(
+        "GET",
+        &url,
+        &[("X-aws-ec2-metadata-token", tok)],
+        TIMEOUT,
+        kind.cap(),
+    )
+    .map_err(|e| DsError::http(e, kind))?;
     match r.status {
         200 => Ok(Some(r.body)),
         404 => Ok(None),
@@ -57,10 +66,16 @@ fn get(base: &str, tok: &str, path: &str) -> Result<Option<Vec<u8>>, DsError> {
 pub fn fetch(cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
     let base = cfg.imds_url.trim_end_matches('/');
     let tok = token(base)?;
-    let Some(user_data) = get(base, &tok, "/latest/user-data")? else {
+    let Some(user_data) = get(base, &tok, "/latest/user-data", SeedFile::UserData)? else {
         return Ok(None);
     };
-    let meta_data = get(base, &tok, "/latest/meta-data/instance-id")?.map(|id| {
+    let meta_data = get(
+        base,
+        &tok,
+        "/latest/meta-data/instance-id",
+        SeedFile::MetaData,
+    )?
+    .map(|id| {
         let mut m = b"instance-id: ".to_vec();
         m.extend_from_slice(&id);
         m.push(b'\n');

@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod vmware;
 
 use crate::config::Config;
+use kubebake_seed::limits::{read_capped, SeedFile, NODE_OVERRIDES_TOTAL};
 use std::path::{Path, PathBuf};
 
 /// The NoCloud file set of a seed.
@@ -54,6 +55,14 @@ pub enum DsError {
     /// HTTP failed.
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    /// A seed file is over its cap (`kubebake_seed::limits`).
+    #[error("{what}: {}", .kind.too_large())]
+    TooLarge {
+        /// File or URL concerned.
+        what: String,
+        /// Which seed file it is.
+        kind: SeedFile,
+    },
     /// Decoding (base64, gzip, FAT, …) failed.
     #[error("{what}: {why}")]
     Decode {
@@ -72,11 +81,25 @@ pub enum DsError {
     },
 }
 
-/// Reads a file, `None` when it does not exist.
-pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, DsError> {
-    match std::fs::read(path) {
+impl DsError {
+    /// Maps an HTTP error on a seed file's URL (its cap named as such).
+    pub fn http(e: crate::http::HttpError, kind: SeedFile) -> Self {
+        match e {
+            crate::http::HttpError::TooLarge { url, .. } => DsError::TooLarge { what: url, kind },
+            e => DsError::Http(e),
+        }
+    }
+}
+
+/// Reads a seed file (at most its cap), `None` when it does not exist.
+pub fn read_optional(path: &Path, kind: SeedFile) -> Result<Option<Vec<u8>>, DsError> {
+    match std::fs::File::open(path).and_then(|f| read_capped(f, kind)) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(DsError::TooLarge {
+            what: path.display().to_string(),
+            kind,
+        }),
         Err(source) => Err(DsError::Io {
             path: path.to_path_buf(),
             source,
@@ -84,10 +107,33 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, DsError> {
     }
 }
 
+/// Adds one `nodes/<mac>.yaml` to `overrides`, keeping all of them
+/// together under [`NODE_OVERRIDES_TOTAL`].
+pub fn push_override(
+    overrides: &mut Vec<(String, Vec<u8>)>,
+    name: String,
+    body: Vec<u8>,
+    dir: &str,
+) -> Result<(), DsError> {
+    let total: u64 = overrides.iter().map(|(_, b)| b.len() as u64).sum();
+    if total + body.len() as u64 > NODE_OVERRIDES_TOTAL {
+        return Err(DsError::Decode {
+            what: format!("{dir}/nodes"),
+            why: format!(
+                "the node overrides together are larger than {}; fix: keep only this fleet's nodes",
+                kubebake_seed::limits::human(NODE_OVERRIDES_TOTAL)
+            ),
+        });
+    }
+    overrides.push((name, body));
+    Ok(())
+}
+
 /// Reads a NoCloud directory: `user-data` is required, the rest optional;
-/// `nodes/<mac>.yaml` files are collected as per-node overrides.
+/// `nodes/<mac>.yaml` files are collected as per-node overrides. Every
+/// file is read up to its cap only.
 pub fn read_nocloud_dir(dir: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> {
-    let Some(user_data) = read_optional(&dir.join("user-data"))? else {
+    let Some(user_data) = read_optional(&dir.join("user-data"), SeedFile::UserData)? else {
         return Ok(None);
     };
     let mut node_overrides = Vec::new();
@@ -98,16 +144,16 @@ pub fn read_nocloud_dir(dir: &Path, source: &str) -> Result<Option<SeedFiles>, D
         for n in names {
             let n = n.to_string_lossy().into_owned();
             if n.ends_with(".yaml") {
-                if let Some(b) = read_optional(&nodes.join(&n))? {
-                    node_overrides.push((n, b));
+                if let Some(b) = read_optional(&nodes.join(&n), SeedFile::NodeOverride)? {
+                    push_override(&mut node_overrides, n, b, &dir.display().to_string())?;
                 }
             }
         }
     }
     Ok(Some(SeedFiles {
         user_data,
-        meta_data: read_optional(&dir.join("meta-data"))?,
-        network_config: read_optional(&dir.join("network-config"))?,
+        meta_data: read_optional(&dir.join("meta-data"), SeedFile::MetaData)?,
+        network_config: read_optional(&dir.join("network-config"), SeedFile::NetworkConfig)?,
         node_overrides,
         source: source.to_string(),
     }))

@@ -6,36 +6,75 @@
 use super::{DsError, SeedFiles};
 use crate::config::Config;
 use base64::Engine;
+use kubebake_seed::limits::{read_capped, SeedFile};
 use std::io::Read;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 fn rpctool() -> String {
     std::env::var("KUBEBAKE_RPCTOOL").unwrap_or_else(|_| "vmware-rpctool".to_string())
 }
 
-/// Reads one guestinfo key; `None` when unset or empty.
-pub fn info_get(key: &str) -> Result<Option<String>, DsError> {
+/// Reads one guestinfo key holding (an encoding of) `kind`; `None` when
+/// unset or empty. At most twice the cap is read (base64 and line breaks).
+pub fn info_get(key: &str, kind: SeedFile) -> Result<Option<String>, DsError> {
     let tool = rpctool();
-    let out = Command::new(&tool)
+    let failed = |why: String| DsError::Command {
+        cmd: format!("{tool} info-get {key}"),
+        why,
+    };
+    let mut child = Command::new(&tool)
         .arg(format!("info-get {key}"))
-        .output()
-        .map_err(|e| DsError::Command {
-            cmd: format!("{tool} info-get {key}"),
-            why: e.to_string(),
-        })?;
-    if !out.status.success() {
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| failed(e.to_string()))?;
+    let max = kind.cap() * 2;
+    let mut out = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        stdout
+            .take(max + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    if out.len() as u64 > max {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(DsError::TooLarge {
+            what: format!("guestinfo {key}"),
+            kind,
+        });
+    }
+    let status = child.wait().map_err(|e| failed(e.to_string()))?;
+    if !status.success() {
         // vmware-rpctool exits 1 with "No value found" for unset keys
         return Ok(None);
     }
-    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let v = String::from_utf8_lossy(&out).trim().to_string();
     Ok((!v.is_empty()).then_some(v))
 }
 
-/// Decodes a guestinfo value per its encoding name.
-pub fn decode(key: &str, value: &str, encoding: Option<&str>) -> Result<Vec<u8>, DsError> {
+/// Decodes a guestinfo value per its encoding name; the decoded bytes may
+/// not exceed `kind`'s cap (a gzip bomb stops there).
+pub fn decode(
+    key: &str,
+    value: &str,
+    encoding: Option<&str>,
+    kind: SeedFile,
+) -> Result<Vec<u8>, DsError> {
     let bad = |why: String| DsError::Decode {
         what: format!("guestinfo {key}"),
         why,
+    };
+    let too_large = || DsError::TooLarge {
+        what: format!("guestinfo {key}"),
+        kind,
+    };
+    let capped = |b: Vec<u8>| {
+        if b.len() as u64 > kind.cap() {
+            Err(too_large())
+        } else {
+            Ok(b)
+        }
     };
     let b64 = |v: &str| {
         let compact: String = v.chars().filter(|c| !c.is_whitespace()).collect();
@@ -44,36 +83,38 @@ pub fn decode(key: &str, value: &str, encoding: Option<&str>) -> Result<Vec<u8>,
             .map_err(|e| bad(format!("base64: {e}")))
     };
     match encoding.map(str::trim).unwrap_or("") {
-        "" => Ok(value.as_bytes().to_vec()),
-        "base64" | "b64" => b64(value),
+        "" => capped(value.as_bytes().to_vec()),
+        "base64" | "b64" => capped(b64(value)?),
         "gzip+base64" | "gz+b64" => {
             let raw = b64(value)?;
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(raw.as_slice())
-                .read_to_end(&mut out)
-                .map_err(|e| bad(format!("gzip: {e}")))?;
-            Ok(out)
+            read_capped(flate2::read::GzDecoder::new(raw.as_slice()), kind).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::FileTooLarge {
+                    too_large()
+                } else {
+                    bad(format!("gzip: {e}"))
+                }
+            })
         }
         other => Err(bad(format!("unknown encoding {other:?}"))),
     }
 }
 
-fn get_decoded(key: &str) -> Result<Option<Vec<u8>>, DsError> {
-    let Some(v) = info_get(key)? else {
+fn get_decoded(key: &str, kind: SeedFile) -> Result<Option<Vec<u8>>, DsError> {
+    let Some(v) = info_get(key, kind)? else {
         return Ok(None);
     };
-    let enc = info_get(&format!("{key}.encoding"))?;
-    decode(key, &v, enc.as_deref()).map(Some)
+    let enc = info_get(&format!("{key}.encoding"), SeedFile::MetaData)?;
+    decode(key, &v, enc.as_deref(), kind).map(Some)
 }
 
 /// Reads the seed from guestinfo.
 pub fn fetch(_cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
-    let Some(user_data) = get_decoded("guestinfo.userdata")? else {
+    let Some(user_data) = get_decoded("guestinfo.userdata", SeedFile::UserData)? else {
         return Ok(None);
     };
     Ok(Some(SeedFiles {
         user_data,
-        meta_data: get_decoded("guestinfo.metadata")?,
+        meta_data: get_decoded("guestinfo.metadata", SeedFile::MetaData)?,
         network_config: None,
         node_overrides: Vec::new(),
         source: "vmware-guestinfo".into(),
@@ -86,17 +127,47 @@ mod tests {
 
     #[test]
     fn encodings() {
+        let u = SeedFile::UserData;
         assert_eq!(
-            decode("k", "aGVsbG8=", Some("base64")).expect("b64"),
+            decode("k", "aGVsbG8=", Some("base64"), u).expect("b64"),
             b"hello"
         );
         assert_eq!(
-            decode("k", "aGVs\nbG8=", Some("b64")).expect("b64"),
+            decode("k", "aGVs\nbG8=", Some("b64"), u).expect("b64"),
             b"hello"
         );
-        assert_eq!(decode("k", "plain", None).expect("plain"), b"plain");
-        assert!(decode("k", "x", Some("rot13")).is_err());
-        assert!(decode("k", "!!!", Some("base64")).is_err());
-        assert!(decode("k", "aGVsbG8=", Some("gz+b64")).is_err(), "not gzip");
+        assert_eq!(decode("k", "plain", None, u).expect("plain"), b"plain");
+        assert!(decode("k", "x", Some("rot13"), u).is_err());
+        assert!(decode("k", "!!!", Some("base64"), u).is_err());
+        assert!(
+            decode("k", "aGVsbG8=", Some("gz+b64"), u).is_err(),
+            "not gzip"
+        );
+    }
+
+    /// Defect 16: a gzip bomb in guestinfo stops at the cap.
+    #[test]
+    fn gzip_bomb_stops_at_the_cap() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b'a'; 8 << 20]).expect("gzip");
+        let packed = base64::engine::general_purpose::STANDARD.encode(gz.finish().expect("gz"));
+        assert!(
+            packed.len() < 64 << 10,
+            "the bomb is small: {}",
+            packed.len()
+        );
+        let e = decode(
+            "guestinfo.userdata",
+            &packed,
+            Some("gz+b64"),
+            SeedFile::UserData,
+        )
+        .expect_err("8 MiB decoded");
+        assert!(
+            e.to_string()
+                .contains("guestinfo guestinfo.userdata: larger than 1 MiB, the cap for user-data"),
+            "{e}"
+        );
     }
 }
