@@ -5,15 +5,8 @@
 //! a failure, not a skip.
 
 use std::path::Path;
-use std::process::Command;
 
 const SEED: &str = "#cloud-config\nkubernetes:\n  role: worker\n  endpoint: 10.0.0.1:6443\n  token: abcdef.0123456789abcdef\n  ca_cert_hash: sha256:not-hex\n";
-
-fn tool(name: &str) {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
-    assert!(found, "host tool {name} missing: run ci/install-host-tools");
-}
 
 /// The command the hint tells the user to run.
 fn hinted_command() -> String {
@@ -29,7 +22,7 @@ fn hinted_command() -> String {
 
 fn make_ca(dir: &Path, name: &str, newkey: &[&str]) -> std::path::PathBuf {
     let crt = dir.join(format!("{name}.crt"));
-    let o = Command::new("openssl")
+    let o = kubebake_hosttool::command("openssl")
         .args([
             "req",
             "-x509",
@@ -52,9 +45,7 @@ fn make_ca(dir: &Path, name: &str, newkey: &[&str]) -> std::path::PathBuf {
 
 #[test]
 fn hint_pipeline_prints_the_hash_for_rsa_and_ec_cas() {
-    tool("openssl");
-    tool("bash");
-    tool("sha256sum");
+    kubebake_hosttool::need(&["openssl", "bash", "sha256sum"]);
     let cmd = hinted_command();
     assert!(
         cmd.contains("/etc/kubernetes/pki/ca.crt"),
@@ -76,7 +67,7 @@ fn hint_pipeline_prints_the_hash_for_rsa_and_ec_cas() {
         let pem = std::fs::read_to_string(&crt).expect("read CA");
         let want = kubebake_seed::ca_cert_hash(&pem).expect("hash of the CA");
         let run = cmd.replace("/etc/kubernetes/pki/ca.crt", &crt.display().to_string());
-        let o = Command::new("bash")
+        let o = kubebake_hosttool::command("bash")
             .args(["-o", "pipefail", "-c", &run])
             .output()
             .expect("run the hinted pipeline");
