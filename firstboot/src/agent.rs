@@ -43,8 +43,6 @@ fn failed(what: impl Into<String>, advice: impl Into<String>) -> Failed {
     }
 }
 
-const SEED_NAMES: [&str; 3] = ["user-data", "meta-data", "network-config"];
-
 struct Run<'a> {
     cfg: &'a Config,
     store: Store,
@@ -86,33 +84,15 @@ impl Run<'_> {
     }
 
     fn stored_seed(&self) -> Result<SeedFiles, Failed> {
-        let get = |n: &str| {
-            self.store
-                .seed_file(n)
-                .map_err(|e| failed(e.to_string(), "check the STATE partition (/var)"))
-        };
-        let user_data = get("user-data")?.ok_or_else(|| {
-            failed(
-                "stored seed missing",
-                "remove /var/lib/kubebake/state.json and reboot",
-            )
-        })?;
-        let mut node_overrides = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(self.store.dir().join("seed/nodes")) {
-            for e in rd.flatten() {
-                if let Ok(b) = std::fs::read(e.path()) {
-                    node_overrides.push((e.file_name().to_string_lossy().into_owned(), b));
-                }
-            }
-        }
-        node_overrides.sort();
-        Ok(SeedFiles {
-            user_data,
-            meta_data: get("meta-data")?,
-            network_config: get("network-config")?,
-            node_overrides,
-            source: self.state.source.clone().unwrap_or_default(),
-        })
+        let source = self.state.source.clone().unwrap_or_default();
+        crate::datasource::read_nocloud_dir(&crate::reseed::seed_dir(&self.store), &source)
+            .map_err(|e| failed(e.to_string(), "check the STATE partition (/var)"))?
+            .ok_or_else(|| {
+                failed(
+                    "stored seed missing",
+                    "remove /var/lib/kubebake/state.json and reboot",
+                )
+            })
     }
 
     fn macs(&mut self) -> Vec<String> {
@@ -159,28 +139,86 @@ impl Run<'_> {
                 "put user-data on the boot partition, attach a CIDATA volume, or boot with ds=nocloud;s=file:///path/",
             ));
         };
-        let save = |n: &str, d: &[u8]| {
-            self.store
-                .save_seed_file(n, d)
-                .map(|_| ())
-                .map_err(|e| failed(e.to_string(), "check the STATE partition (/var)"))
-        };
-        let _ = std::fs::remove_dir_all(self.store.dir().join("seed"));
-        save(SEED_NAMES[0], &seed.user_data)?;
-        if let Some(m) = &seed.meta_data {
-            save(SEED_NAMES[1], m)?;
-        }
-        if let Some(n) = &seed.network_config {
-            save(SEED_NAMES[2], n)?;
-        }
-        for (name, body) in &seed.node_overrides {
-            save(&format!("nodes/{name}"), body)?;
-        }
+        crate::reseed::write_copy(&crate::reseed::seed_dir(&self.store), &seed)
+            .map_err(|e| failed(e.to_string(), "check the STATE partition (/var)"))?;
+        self.state.seed_sha256 = Some(crate::reseed::digest(&seed));
         self.state.source = Some(seed.source.clone());
         self.seed = None;
         Ok(done(
             format!("source={} platform={platform:?}", seed.source).to_lowercase(),
         ))
+    }
+
+    /// A resumed run: reads the sources again; a seed that changed there is
+    /// validated, stored, and the phases from the first it affects are
+    /// redone (see [`crate::reseed`]). A missing source keeps the stored copy.
+    fn recheck_seed(&mut self) -> Result<(), Failed> {
+        let platform = datasource::detect_platform(self.cfg);
+        let Some(new) = datasource::acquire(self.cfg, platform).seed else {
+            tracing::info!("no seed at its sources any more; using the stored copy");
+            return Ok(());
+        };
+        let stored = self.stored_seed()?;
+        let recorded = self
+            .state
+            .seed_sha256
+            .clone()
+            .unwrap_or_else(|| crate::reseed::digest(&stored));
+        let digest = crate::reseed::digest(&new);
+        if digest == recorded {
+            return Ok(());
+        }
+        let src = new.source.clone();
+        let macs = self.macs();
+        let next = seedio::load(&new, &macs).map_err(|e| {
+            failed(
+                format!(
+                    "the seed on {src} changed and is invalid: {}; nothing of it was applied",
+                    e.replace('\n', "; ")
+                ),
+                "fix the seed (check it with `kubebake seed validate user-data`) and reboot",
+            )
+        })?;
+        let old = self.load_seed()?.clone();
+        let first = crate::reseed::first_affected(&old, &next);
+        if let Some(p) =
+            first.filter(|p| *p <= Phase::Kubeadm && self.state.is_done(Phase::Kubeadm))
+        {
+            return Err(failed(
+                format!(
+                    "the seed on {src} changed what the {} phase applies, after kubeadm already \
+                     ran: a node in the cluster cannot take it",
+                    p.name()
+                ),
+                format!(
+                    "revert that change on {src}; or start over: `kubeadm reset --force`, remove \
+                     /var/lib/kubebake/state.json and reboot"
+                ),
+            ));
+        }
+        let io =
+            |e: crate::state::StateError| failed(e.to_string(), "check the STATE partition (/var)");
+        crate::reseed::stage(&self.store, &new).map_err(io)?;
+        if let Some(p) = first {
+            self.state.completed.retain(|r| r.phase < p);
+        }
+        self.state.seed_sha256 = Some(digest);
+        self.state.source = Some(src.clone());
+        self.store.save(&self.state).map_err(io)?;
+        crate::reseed::commit(&self.store).map_err(io)?;
+        for w in &next.warnings {
+            console::line("validate", Outcome::Warn, w);
+        }
+        self.seed = Some(next);
+        let then = first.map_or("nothing to redo".to_string(), |p| {
+            format!("resuming from {}", p.name())
+        });
+        console::line(
+            "acquire",
+            Outcome::Ok,
+            &format!("the seed on {src} changed and is valid: {then}"),
+        );
+        Ok(())
     }
 
     fn validate(&mut self) -> Result<Done, Failed> {
@@ -512,6 +550,28 @@ impl Run<'_> {
         })
     }
 
+    /// Records a phase's failure (state, console, status); exit code 1.
+    fn fail(&mut self, phase: Phase, f: Failed, elapsed: Duration) -> anyhow::Result<i32> {
+        use anyhow::Context;
+        self.state.failures.push(PhaseRecord {
+            phase,
+            result: "fail".into(),
+            duration_ms: ms(elapsed),
+            wait_ms: 0,
+            detail: f.what.clone(),
+        });
+        self.state.last_error = Some(format!("{}: {}", phase.name(), f.what));
+        self.state.advice = Some(f.advice.clone());
+        self.store.save(&self.state).context("saving state")?;
+        console::line(
+            phase.name(),
+            Outcome::Fail,
+            &format!("{}; advice: {}", f.what, f.advice),
+        );
+        self.write_status(None, false);
+        Ok(1)
+    }
+
     fn finish(&mut self) -> Result<Done, Failed> {
         let own: u64 = self
             .state
@@ -568,10 +628,15 @@ pub fn run_with(cfg: &Config, after_phase: Option<AfterPhase>) -> anyhow::Result
         macs: None,
     };
     if run.state.is_done(Phase::Validate) {
+        crate::reseed::recover(&run.store, run.state.seed_sha256.as_deref())
+            .context("recovering the stored seed")?;
         // secrets must be known to the redactor before anything is printed
         if let Err(f) = run.load_seed() {
             console::line("validate", Outcome::Fail, &f.what);
             return Ok(1);
+        }
+        if let Err(f) = run.recheck_seed() {
+            return run.fail(Phase::Validate, f, Duration::ZERO);
         }
     }
     for phase in Phase::ALL {
@@ -628,25 +693,7 @@ pub fn run_with(cfg: &Config, after_phase: Option<AfterPhase>) -> anyhow::Result
                     hook(phase);
                 }
             }
-            Err(f) => {
-                run.state.failures.push(PhaseRecord {
-                    phase,
-                    result: "fail".into(),
-                    duration_ms: ms(elapsed),
-                    wait_ms: 0,
-                    detail: f.what.clone(),
-                });
-                run.state.last_error = Some(format!("{}: {}", phase.name(), f.what));
-                run.state.advice = Some(f.advice.clone());
-                run.store.save(&run.state).context("saving state")?;
-                console::line(
-                    phase.name(),
-                    Outcome::Fail,
-                    &format!("{}; advice: {}", f.what, f.advice),
-                );
-                run.write_status(None, false);
-                return Ok(1);
-            }
+            Err(f) => return run.fail(phase, f, elapsed),
         }
     }
     // a power cut between saving `done` and writing the marker lands here

@@ -18,6 +18,7 @@ pub mod kubeadm;
 pub mod network;
 pub mod preflight;
 pub mod redact;
+pub mod reseed;
 pub mod seedio;
 pub mod state;
 pub mod status;

@@ -97,6 +97,11 @@ pub struct State {
     /// Datasource that produced the seed.
     #[serde(default)]
     pub source: Option<String>,
+    /// sha256 of the seed's files the node is configured from
+    /// ([`crate::reseed::digest`]); a different seed on the source is
+    /// noticed by it.
+    #[serde(default)]
+    pub seed_sha256: Option<String>,
     /// Last error (redacted) and the advice that goes with it.
     #[serde(default)]
     pub last_error: Option<String>,
@@ -258,26 +263,6 @@ impl Store {
     pub fn mark_finished(&self) -> Result<(), StateError> {
         write_atomic(&self.done_path(), b"done\n", 0o644)
     }
-
-    /// Stores a private copy of a seed file (0600) under `seed/`.
-    pub fn save_seed_file(&self, name: &str, data: &[u8]) -> Result<PathBuf, StateError> {
-        let p = self.dir.join("seed").join(name);
-        write_atomic(&p, data, 0o600)?;
-        let seed_dir = self.dir.join("seed");
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&seed_dir, fs::Permissions::from_mode(0o700)).map_err(io(&seed_dir))?;
-        Ok(p)
-    }
-
-    /// Reads a stored seed file.
-    pub fn seed_file(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
-        let p = self.dir.join("seed").join(name);
-        match fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StateError::Io { path: p, cause: e }),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -307,13 +292,6 @@ mod tests {
             & 0o777;
         assert_eq!(mode, 0o600);
         assert!(!s.dir().join(".state.json.tmp").exists());
-        let p = s
-            .save_seed_file("user-data", b"#cloud-config\n")
-            .expect("seed");
-        assert_eq!(
-            fs::metadata(p).expect("m").permissions().mode() & 0o777,
-            0o600
-        );
         assert!(!s.is_finished());
         s.mark_finished().expect("done");
         assert!(s.is_finished());

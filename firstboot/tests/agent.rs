@@ -637,6 +637,161 @@ fn corrupt_state_is_reported_once_with_the_fix() {
     }
 }
 
+/// The phases a run printed, in order.
+fn phases_run(out: &str) -> Vec<String> {
+    phase_lines(out)
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|p| p.trim_start_matches("phase=").to_string())
+        .collect()
+}
+
+/// Defect 15: a permanent kubeadm failure (expired token), then a new
+/// token on the boot partition: the next run notices, validates it and
+/// redoes render and kubeadm only.
+#[test]
+fn new_token_after_a_permanent_failure_resumes_from_render() {
+    let Some(n) = node(&worker_seed("jws")) else {
+        return;
+    };
+    let o = n.run(None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o).0);
+    // an unchanged seed: the same failure, nothing re-read or redone
+    let o = n.run(None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(phases_run(&out), ["kubeadm"], "{out}");
+    assert_eq!(n.count("count"), 2);
+    // a new token (the cluster accepts it: the double's mode file says so)
+    let token = "qwerty.0123456789qwerty";
+    write(
+        &n.root,
+        "/boot/efi/user-data",
+        &worker_seed("jws").replace(TOKEN, token),
+    );
+    write(&n.root, "/etc/kubeadm-double/mode", "ok\n");
+    let o = n.run(None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("phase=acquire result=ok the seed on bootpart:/boot/efi changed and is valid: resuming from render"),
+        "{out}"
+    );
+    assert!(!out.contains(token), "new token printed:\n{out}");
+    assert_eq!(
+        phases_run(&out),
+        ["acquire", "render", "kubeadm", "cni", "runcmd", "done"],
+        "{out}"
+    );
+    let cfg = std::fs::read_to_string(n.root.join("var/lib/kubebake/kubeadm.yaml")).expect("cfg");
+    assert!(cfg.contains(token) && !cfg.contains(TOKEN), "{cfg}");
+    let stored =
+        std::fs::read_to_string(n.root.join("var/lib/kubebake/seed/user-data")).expect("copy");
+    assert!(stored.contains(token), "stored copy not replaced");
+    assert_eq!(n.count("count"), 3);
+}
+
+/// Defect 15: a new hostname redoes everything from host; an invalid new
+/// seed changes nothing (progress and the stored copy are kept).
+#[test]
+fn changed_seed_is_validated_then_resumes_from_the_first_phase_it_affects() {
+    let Some(n) = node(&worker_seed("jws")) else {
+        return;
+    };
+    assert_eq!(n.run(None).status.code(), Some(1));
+    let before = n.status_json()["completed"].clone();
+    write(
+        &n.root,
+        "/boot/efi/user-data",
+        &worker_seed("ok").replace("hostname: worker-1", "hostname: Worker_2"),
+    );
+    let o = n.run(None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let fail = out
+        .lines()
+        .find(|l| l.contains("phase=validate result=fail"))
+        .unwrap_or_else(|| panic!("no validate failure:\n{out}"));
+    assert!(
+        fail.contains("changed and is invalid") && fail.contains("hostname"),
+        "{fail}"
+    );
+    assert_eq!(n.status_json()["completed"], before, "progress changed");
+    assert_eq!(n.count("count"), 1, "kubeadm ran on an invalid seed");
+    write(
+        &n.root,
+        "/boot/efi/user-data",
+        &worker_seed("ok").replace("hostname: worker-1", "hostname: worker-2"),
+    );
+    let o = n.run(None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("resuming from host"), "{out}");
+    assert_eq!(
+        phases_run(&out),
+        [
+            "acquire",
+            "host",
+            "preflight",
+            "render",
+            "kubeadm",
+            "cni",
+            "runcmd",
+            "done"
+        ],
+        "{out}"
+    );
+    assert_eq!(*n.svc.shared.hostname.lock().expect("lock"), "worker-2");
+}
+
+/// Defect 15: after kubeadm init succeeded (and the CNI phase failed), a
+/// changed token cannot be applied and is refused with advice; a changed
+/// CNI manifest path resumes from cni.
+#[test]
+fn change_after_kubeadm_ran_is_refused_unless_it_is_later() {
+    let seed = |cni: &str| format!("{}  cni: {cni}\n  pod_subnet: 10.244.0.0/16\n", init_seed());
+    let Some(n) = node(&seed("/etc/cni/missing.yaml")) else {
+        return;
+    };
+    let o = n.run(None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("phase=cni result=fail"), "{out}");
+    write(
+        &n.root,
+        "/boot/efi/user-data",
+        &seed("/etc/cni/missing.yaml").replace(TOKEN, "qwerty.0123456789qwerty"),
+    );
+    let o = n.run(None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let fail = out
+        .lines()
+        .find(|l| l.contains("phase=validate result=fail"))
+        .unwrap_or_else(|| panic!("not refused:\n{out}"));
+    assert!(
+        fail.contains("changed what the render phase applies, after kubeadm already ran")
+            && fail.contains("kubeadm reset --force"),
+        "{fail}"
+    );
+    assert_eq!(n.count("count"), 1);
+    write(
+        &n.root,
+        "/boot/efi/user-data",
+        &seed(kubebake_seed::paths::FLANNEL_MANIFEST),
+    );
+    let o = n.run(None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert_eq!(
+        phases_run(&out),
+        ["acquire", "cni", "runcmd", "done"],
+        "{out}"
+    );
+    assert_eq!(n.count("count"), 1, "kubeadm init ran twice");
+    assert_eq!(n.count("kubectl-count"), 1);
+}
+
 #[test]
 fn no_seed_lists_sources() {
     let Some(n) = node("") else { return };
