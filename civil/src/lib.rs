@@ -44,6 +44,30 @@ pub fn from_days(days: i64) -> Date {
     }
 }
 
+/// Days from 1970-01-01 to `year-month-day` (negative before it); the
+/// inverse of [`from_days`]. `None` when the month or day is out of range.
+pub fn to_days(year: i64, month: u8, day: u8) -> Option<i64> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let len = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > len {
+        return None;
+    }
+    // Hinnant's days_from_civil
+    let (m, d) = (i64::from(month), i64::from(day));
+    let y = if m <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// The date and the seconds into that day (0–86399) of a Unix time.
 pub fn from_unix(secs: i64) -> (Date, u32) {
     let into_day = u32::try_from(secs.rem_euclid(86_400)).unwrap_or(0);
@@ -69,6 +93,16 @@ mod tests {
         assert_eq!(from_unix(1_795_392_000).0.to_string(), "2026-11-23");
         let (d, s) = from_unix(-1);
         assert_eq!((ymd(d), s), ((1969, 12, 31), 86_399));
+    }
+
+    #[test]
+    fn to_days_inverts_from_days() {
+        for days in (-800_000..800_000).step_by(7) {
+            let d = from_days(days);
+            assert_eq!(to_days(d.year, d.month, d.day), Some(days), "{d}");
+        }
+        assert_eq!(to_days(2023, 2, 29), None);
+        assert_eq!(to_days(2024, 13, 1), None);
     }
 
     #[test]

@@ -261,16 +261,24 @@ impl Run<'_> {
     }
 
     fn preflight(&mut self) -> Result<Done, Failed> {
-        let (seed_version, control_plane) = {
+        let (seed_version, control_plane, ca) = {
             let l = self.load_seed()?;
             let k = l.seed.kubernetes.as_ref();
             (
                 k.and_then(seedio::seed_version),
                 k.is_some_and(seedio::is_control_plane),
+                k.and_then(|k| k.pki.as_ref()).map(|p| p.ca_crt.clone()),
             )
         };
         let mut wait = Duration::ZERO;
-        let ntp_timeout = self.cfg.ntp_timeout;
+        // wait for NTP only when the clock cannot be trusted (crate::clock)
+        let trust =
+            crate::clock::Evidence::gather(self.cfg, std::time::SystemTime::now(), ca.as_deref())
+                .trust();
+        let ntp_timeout = match trust {
+            crate::clock::Trust::Trusted(_) => Duration::ZERO,
+            crate::clock::Trust::Untrusted(_) => self.cfg.ntp_timeout,
+        };
         let (ntp, ntp_wait) = match self.bus() {
             Some(b) => match b.wait_ntp_synchronized(ntp_timeout) {
                 Ok((s, w)) => (Some(s), w),
@@ -303,7 +311,7 @@ impl Run<'_> {
             sock,
             preflight::ports(&ports),
             preflight::uniqueness(self.cfg, &macs),
-            preflight::clock(std::time::SystemTime::now(), ntp, ntp_wait),
+            crate::clock::check(std::time::SystemTime::now(), &trust, ntp, ntp_wait),
             preflight::versions(
                 kubeadm_version.as_deref(),
                 kubelet_version.as_deref(),

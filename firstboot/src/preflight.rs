@@ -1,12 +1,13 @@
 //! kubeadm prerequisites, each with a one-line diagnosis and a fix.
 //!
 //! Every `/proc`, `/sys` and `/etc` path is read under the configured root so
-//! unit tests run against fixture trees. Values that need D-Bus (clock sync)
-//! or commands (versions) are gathered by the caller and passed in.
+//! unit tests run against fixture trees. Values that need commands
+//! (versions) are gathered by the caller and passed in; the clock check is
+//! [`crate::clock`].
 
 use crate::config::Config;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Severity of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -288,47 +289,6 @@ pub fn uniqueness(cfg: &Config, macs: &[String]) -> Check {
     }
 }
 
-/// Formats a UNIX time as `YYYY-MM-DD`.
-pub fn ymd(secs: u64) -> (i64, String) {
-    let d = kubebake_civil::from_days(i64::try_from(secs / 86_400).unwrap_or(0));
-    (d.year, d.to_string())
-}
-
-/// Clock sanity: NTP-synchronised, and not before 2020.
-pub fn clock(now: SystemTime, ntp_synced: Option<bool>, waited: Duration) -> Check {
-    let secs = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (year, date) = ymd(secs);
-    if year < 2020 {
-        return bad(
-            "clock",
-            Level::Fail,
-            format!("clock at {date}; no RTC? certificates will look invalid"),
-            "enable systemd-timesyncd/NTP (seed `ntp:`) and make sure the NTP server is reachable",
-        );
-    }
-    match ntp_synced {
-        Some(true) => ok("clock", format!("NTP-synchronised ({date})")),
-        Some(false) => bad(
-            "clock",
-            Level::Warn,
-            format!(
-                "clock at {date} is not NTP-synchronised after {} s",
-                waited.as_secs()
-            ),
-            "check systemd-timesyncd (`timedatectl timesync-status`) and the seed's ntp servers",
-        ),
-        None => bad(
-            "clock",
-            Level::Warn,
-            format!("clock at {date}; synchronisation state unknown (timedate1 unavailable)"),
-            "check `timedatectl`",
-        ),
-    }
-}
-
 /// Extracts `1.35.1` from `v1.35.1` or `Kubernetes v1.35.1`.
 pub fn parse_version(s: &str) -> Option<String> {
     s.split_whitespace()
@@ -526,28 +486,6 @@ mod tests {
             uniqueness(&c, &["52:54:00:00:00:01".into()]).level,
             Level::Ok
         );
-    }
-
-    #[test]
-    fn clock_1970_and_synced() {
-        let k = clock(
-            UNIX_EPOCH + Duration::from_secs(3600),
-            Some(false),
-            Duration::from_secs(120),
-        );
-        assert_eq!(k.level, Level::Fail);
-        assert!(
-            k.diagnosis.starts_with("clock at 1970-01-01; no RTC?"),
-            "{}",
-            k.diagnosis
-        );
-        assert!(k.fix.contains("systemd-timesyncd/NTP"));
-        // 2026-11-23 = 1795392000
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_392_000);
-        assert_eq!(clock(t, Some(true), Duration::ZERO).level, Level::Ok);
-        let w = clock(t, Some(false), Duration::from_secs(120));
-        assert_eq!(w.level, Level::Warn);
-        assert!(w.diagnosis.contains("2026-11-23"), "{}", w.diagnosis);
     }
 
     #[test]

@@ -792,6 +792,67 @@ fn change_after_kubeadm_ran_is_refused_unless_it_is_later() {
     assert_eq!(n.count("kubectl-count"), 1);
 }
 
+/// One run with NTP never synchronising and a 3 s NTP timeout; returns the
+/// output and the preflight phase's wait.
+fn run_without_ntp(n: &Node) -> (String, u64) {
+    n.svc
+        .shared
+        .ntp
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let o = n
+        .cmd(&["run"])
+        .env("KUBEBAKE_NTP_TIMEOUT_MS", "3000")
+        .output()
+        .expect("run agent");
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let st = n.status_json();
+    let wait = st["completed"]
+        .as_array()
+        .expect("completed")
+        .iter()
+        .find(|r| r["phase"] == "preflight")
+        .and_then(|r| r["wait_ms"].as_u64())
+        .expect("preflight record");
+    (out, wait)
+}
+
+/// Defect 24: with an RTC and a clock after the image's build time, an
+/// unreachable NTP server costs no wait; the diagnosis line stays.
+#[test]
+fn trusted_clock_does_not_wait_for_ntp() {
+    let Some(n) = node(&worker_seed("ok")) else {
+        return;
+    };
+    std::fs::create_dir_all(n.root.join("sys/class/rtc/rtc0")).expect("rtc");
+    write(
+        &n.root,
+        kubebake_seed::paths::BUILD_MANIFEST,
+        "{\"built_at\": 1764547200}\n",
+    );
+    let (out, wait) = run_without_ntp(&n);
+    assert!(wait < 1000, "waited {wait} ms:\n{out}");
+    assert!(
+        out.contains("check=clock clock at")
+            && out.contains("is not NTP-synchronised; not waiting: it is trusted (RTC rtc0, after the image's build time)"),
+        "{out}"
+    );
+}
+
+/// Defect 24: without an RTC (a Raspberry Pi) the agent waits for NTP.
+#[test]
+fn untrusted_clock_waits_for_ntp() {
+    let Some(n) = node(&worker_seed("ok")) else {
+        return;
+    };
+    let (out, wait) = run_without_ntp(&n);
+    assert!(wait >= 3000, "waited only {wait} ms:\n{out}");
+    assert!(
+        out.contains("is not NTP-synchronised after 3 s (no RTC"),
+        "{out}"
+    );
+}
+
 #[test]
 fn no_seed_lists_sources() {
     let Some(n) = node("") else { return };

@@ -86,7 +86,7 @@ pub use model::{
     Advertise, Cni, Command, Endpoint, Kubernetes, Ntp, Parsed, Pki, PkiFile, Role, Seed, Taint,
     TaintEffect, User, Vip, WriteFile, DEFAULT_SERVICE_SUBNET, FLANNEL_POD_SUBNET,
 };
-pub use pem::ca_cert_hash;
+pub use pem::{ca_cert_hash, validity as cert_validity};
 pub use problem::{Problem, Problems};
 pub use secret::Secret;
 pub use version::{Version, VersionError};

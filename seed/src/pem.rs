@@ -91,6 +91,55 @@ pub fn spki(cert_der: &[u8]) -> Result<&[u8], String> {
     Ok(whole)
 }
 
+/// A DER UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`)
+/// as Unix seconds.
+fn der_time(tag: u8, t: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(t).ok()?.strip_suffix('Z')?;
+    let (year, rest) = match (tag, s.len()) {
+        (0x17, 12) => {
+            let yy: i64 = s[..2].parse().ok()?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &s[2..])
+        }
+        (0x18, 14) => (s[..4].parse().ok()?, &s[4..]),
+        _ => return None,
+    };
+    if !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |i: usize| rest[i..i + 2].parse::<u8>().ok();
+    let days = kubebake_civil::to_days(year, n(0)?, n(2)?)?;
+    let (h, m, sec) = (i64::from(n(4)?), i64::from(n(6)?), i64::from(n(8)?));
+    (h < 24 && m < 60 && sec < 61).then_some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+/// The validity (`notBefore`, `notAfter`, Unix seconds) of a certificate
+/// in PEM.
+pub fn validity(cert_pem: &str) -> Result<(i64, i64), String> {
+    let not_cert = || "is not an X.509 certificate".to_string();
+    let der = decode(cert_pem, &["CERTIFICATE"])?;
+    let (_, _, cert, _) = tlv(&der)?;
+    let (_, _, tbs, _) = tlv(cert)?;
+    let mut rest = tbs;
+    let (tag, _, _, after) = tlv(rest)?;
+    if tag == 0xa0 {
+        rest = after;
+    }
+    // serial, signature algorithm, issuer
+    for _ in 0..3 {
+        rest = tlv(rest)?.3;
+    }
+    let (tag, _, validity, _) = tlv(rest)?;
+    if tag != 0x30 {
+        return Err(not_cert());
+    }
+    let (t1, _, nb, after) = tlv(validity)?;
+    let (t2, _, na, _) = tlv(after)?;
+    match (der_time(t1, nb), der_time(t2, na)) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err("certificate validity is malformed".to_string()),
+    }
+}
+
 /// kubeadm's discovery pin for a CA certificate in PEM:
 /// `sha256:<hex of sha256(DER SubjectPublicKeyInfo)>`.
 pub fn ca_cert_hash(cert_pem: &str) -> Result<String, String> {

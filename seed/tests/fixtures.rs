@@ -248,6 +248,22 @@ fn ca_cert_hash_matches_openssl() {
     .is_err());
 }
 
+/// The CA's validity, as `openssl x509 -dates` prints it for the fixture
+/// (notBefore a UTCTime, notAfter past 2049 a GeneralizedTime).
+#[test]
+fn cert_validity_of_the_fixture_ca() {
+    let pem = fs::read_to_string(dir("pki").join("ca.crt")).expect("read");
+    // notBefore=Nov 23 05:48:03 2026 GMT, notAfter=Oct 30 05:48:03 2126 GMT
+    assert_eq!(
+        kubebake_seed::cert_validity(&pem),
+        Ok((1_795_412_883, 4_949_012_883))
+    );
+    assert!(kubebake_seed::cert_validity(
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    )
+    .is_err());
+}
+
 /// Every valid fixture with one line removed, and every prefix cut at a
 /// line boundary, parses or fails cleanly (no panic), and a failure always
 /// names at least one problem.
