@@ -84,56 +84,72 @@ impl Cache {
     }
 
     /// Fetch `url`, verify it hashes to `sha256`, store it, return its path.
-    pub fn fetch(&self, name: &str, url: &str, sha256: &str) -> Result<PathBuf> {
-        if let Some(p) = self.lookup(sha256)? {
+    pub fn fetch(&self, name: &str, url: &str, sha256: &str) -> Result<PathBuf, FetchError> {
+        if let Some(p) = self.lookup(sha256).map_err(FetchError::Local)? {
             tracing::info!(component = name, path = %p.display(), "using cached download");
             return Ok(p);
         }
         std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating cache dir {}", self.dir.display()))?;
+            .with_context(|| format!("creating cache dir {}", self.dir.display()))
+            .map_err(FetchError::Local)?;
         tracing::info!(component = name, url, "downloading");
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
-            .with_context(|| format!("creating a temp file in {}", self.dir.display()))?;
-        let got = download_to(url, tmp.as_file_mut()).map_err(|e| {
-            anyhow::anyhow!(
-                "downloading {name} from {url}: {e:#}; offline or air-gapped? \
-                 pass --component {name}=/path/to/{name}"
-            )
-        })?;
+            .with_context(|| format!("creating a temp file in {}", self.dir.display()))
+            .map_err(FetchError::Local)?;
+        let got = download_to(url, tmp.as_file_mut())?;
         if got != sha256 {
-            bail!(
-                "downloaded {name} from {url} has sha256 {got} but the profile pins {sha256}; \
-                 fix the pinned sha256 or the URL"
-            );
+            return Err(FetchError::Mismatch { got });
         }
         let dest = self.path_of(sha256);
         tmp.persist(&dest)
-            .with_context(|| format!("storing {}", dest.display()))?;
+            .with_context(|| format!("storing {}", dest.display()))
+            .map_err(FetchError::Local)?;
         Ok(dest)
     }
 }
 
+/// Why a download did not give a verified file.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The URL could not be read (offline, DNS, refused, HTTP error).
+    Unreachable(String),
+    /// It was read, but its content hashes to `got`.
+    Mismatch {
+        /// The sha256 of what was downloaded.
+        got: String,
+    },
+    /// A local problem (cache directory, disk).
+    Local(anyhow::Error),
+}
+
 /// Stream `url` into `out`, returning the sha256 of what was written.
-fn download_to(url: &str, out: &mut File) -> Result<String> {
+fn download_to(url: &str, out: &mut File) -> Result<String, FetchError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(20)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
         .build()
         .into();
-    let resp = agent.get(url).call().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let unreachable = |e: &dyn std::fmt::Display| FetchError::Unreachable(e.to_string());
+    let resp = agent.get(url).call().map_err(|e| unreachable(&e))?;
     let mut body = resp.into_body();
     let mut reader = body.with_config().limit(u64::MAX).reader();
     let mut h = Sha256::new();
     let mut buf = vec![0u8; BUF];
     loop {
-        let n = reader.read(&mut buf).context("reading the response")?;
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| unreachable(&format!("reading the response: {e}")))?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
-        out.write_all(&buf[..n]).context("writing the download")?;
+        out.write_all(&buf[..n])
+            .context("writing the download")
+            .map_err(FetchError::Local)?;
     }
-    out.sync_all().context("syncing the download")?;
+    out.sync_all()
+        .context("syncing the download")
+        .map_err(FetchError::Local)?;
     Ok(hex::encode(h.finalize()))
 }
 

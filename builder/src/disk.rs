@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{Seek, Write};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use kubebake_disk::gpt::{self, Partition, ATTR_NO_AUTO, ATTR_READ_ONLY};
 use kubebake_disk::{fat, guid, Window};
 use uuid::Uuid;
@@ -60,20 +60,15 @@ pub struct Layout {
     pub state_reserve: u64,
 }
 
-/// Where the partitions go, before the root size is known.
-pub fn layout(r: &Resolved) -> Result<Layout> {
-    let esp = r.profile.esp_bytes();
-    if esp < 32 * MIB || esp % MIB != 0 {
-        bail!(
-            "disk.esp_mib = {} is too small; use at least 32 (MiB)",
-            esp / MIB
-        );
-    }
-    Ok(Layout {
+/// Where the partitions go, before the root size is known (the profile's
+/// sizes were checked when it was loaded).
+pub fn layout(r: &Resolved) -> Layout {
+    let esp = r.sizes.esp_bytes;
+    Layout {
         esp: (MIB, esp),
         root_offset: MIB + esp,
-        state_reserve: r.profile.state_min_bytes(),
-    })
+        state_reserve: r.sizes.state_min_bytes,
+    }
 }
 
 fn round_up(v: u64, to: u64) -> u64 {
@@ -103,7 +98,10 @@ pub fn finish(
 ) -> Result<u64> {
     let root_len = round_up(root_fs_bytes, MIB);
     let root_b = lay.root_offset + root_len;
-    let disk_bytes = root_b + root_len + lay.state_reserve + MIB;
+    let disk_bytes = [root_len, lay.state_reserve, MIB]
+        .iter()
+        .try_fold(root_b, |acc, n| acc.checked_add(*n))
+        .context("the image size overflows 64 bits; lower the [disk] sizes")?;
     f.set_len(disk_bytes).context("sizing the image file")?;
 
     let (esp_off, esp_len) = lay.esp;

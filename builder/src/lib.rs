@@ -4,6 +4,7 @@
 //! rootfs stream (tarballs or mmdebstrap) → bake layers → ext4 root streamed
 //! into its partition → ESP + GPT → `OUT.tmp` renamed to `OUT`.
 
+pub(crate) mod archive;
 pub(crate) mod bake;
 pub(crate) mod boot;
 pub(crate) mod cache;
@@ -17,6 +18,7 @@ pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod rootfs;
 pub(crate) mod seedcmd;
+pub(crate) mod version;
 
 use std::process::ExitCode;
 

@@ -133,12 +133,14 @@ fn input_hash(
 }
 
 fn sizing(r: &profile::Resolved) -> Sizing {
-    let d = &r.profile.disk;
-    match d.root_size_mib {
-        Some(mib) => Sizing::Fixed { bytes: mib * MIB },
-        None => Sizing::Fit {
-            headroom_bytes: d.root_headroom_mib.unwrap_or(128) * MIB,
-            headroom_percent: d.root_headroom_percent.unwrap_or(10),
+    match r.sizes.root {
+        profile::Root::Fixed { bytes } => Sizing::Fixed { bytes },
+        profile::Root::Fit {
+            headroom_bytes,
+            headroom_percent,
+        } => Sizing::Fit {
+            headroom_bytes,
+            headroom_percent,
             extra_inodes: 4096,
         },
     }
@@ -177,7 +179,7 @@ pub fn build(req: &Request) -> Result<Outcome> {
         .map(crate::seedcmd::for_build)
         .transpose()?;
     let base = rootfs::plan(&r, &req.rootfs)?;
-    let lay = disk::layout(&r)?;
+    let lay = disk::layout(&r);
 
     let cache = Cache::from_env()?;
     let comps = component::fetch_all(&r, &overrides, &cache)?;

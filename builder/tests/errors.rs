@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -128,26 +126,6 @@ fn disk_too_small_says_how_to_fix() {
     );
 }
 
-/// Serve `body` over plain HTTP to every connection, in the background.
-fn serve(body: &'static [u8]) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = s.write_all(body);
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[test]
 fn bad_sha256_names_url_expected_and_got() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -184,12 +162,18 @@ fn bad_sha256_names_url_expected_and_got() {
     assert_eq!(n, 0, "a mismatching download must not be cached");
 }
 
+/// README's first command offline: the agent is there, nothing can be
+/// downloaded, and one error lists every download with the offline hint.
 #[test]
-fn default_build_offline_fails_at_the_kubelet_download_with_the_hint() {
+fn default_build_offline_lists_every_download_with_the_hint() {
     let dir = tempfile::tempdir().expect("tmp");
+    let agent = write_components(dir.path())
+        .into_iter()
+        .find(|c| c.starts_with("kubebake-firstboot="))
+        .expect("agent double");
     let started = Instant::now();
     let o = kubebake()
-        .arg("build")
+        .args(["build", "--component", &agent])
         .env("XDG_CACHE_HOME", dir.path().join("cache"))
         // No network here anyway; a dead proxy makes it fail fast everywhere.
         .env("HTTPS_PROXY", "http://127.0.0.1:9")
@@ -202,8 +186,12 @@ fn default_build_offline_fails_at_the_kubelet_download_with_the_hint() {
         &o,
         &out,
         &[
-            "downloading kubelet from https://dl.k8s.io/release/v1.35.1/bin/linux/amd64/kubelet",
+            "kubelet from https://dl.k8s.io/release/v1.35.1/bin/linux/amd64/kubelet",
+            "kubeadm from https://dl.k8s.io/release/v1.35.1/bin/linux/amd64/kubeadm",
+            "crictl from https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.35.0/",
+            "offline",
             "--component kubelet=",
+            "--component crictl=",
         ],
     );
     assert!(

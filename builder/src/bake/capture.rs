@@ -1,7 +1,6 @@
 //! Capture what the ESP needs (kernel, initrd, systemd-boot) while the base
 //! streams past, by teeing those entries' data into temp files (not memory).
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -10,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use crate::profile::Arch;
+use crate::version;
 
 /// Files captured for the ESP; the temp dir lives as long as this value.
 pub struct BootFiles {
@@ -121,7 +121,7 @@ impl Capture {
             .keys()
             .filter_map(|k| k.strip_prefix("boot/vmlinuz-"))
             .collect();
-        let Some(version) = kernels.iter().copied().max_by(|a, b| version_cmp(a, b)) else {
+        let Some(version) = kernels.iter().copied().max_by(|a, b| version::cmp(a, b)) else {
             bail!(
                 "rootfs has no kernel (/boot/vmlinuz-*): add package linux-image-{} to the \
                  profile's base packages (or to the --rootfs tarball)",
@@ -157,52 +157,9 @@ impl Capture {
     }
 }
 
-/// Natural version order: digit runs compare numerically, the rest bytewise.
-pub fn version_cmp(a: &str, b: &str) -> Ordering {
-    fn chunks(s: &str) -> Vec<(bool, &str)> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        let bytes = s.as_bytes();
-        for i in 1..=bytes.len() {
-            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
-                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
-                start = i;
-            }
-        }
-        out
-    }
-    let (ca, cb) = (chunks(a), chunks(b));
-    for (x, y) in ca.iter().zip(cb.iter()) {
-        let o = match (x, y) {
-            ((true, x), (true, y)) => {
-                let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
-                x.len().cmp(&y.len()).then_with(|| x.cmp(y))
-            }
-            ((_, x), (_, y)) => x.cmp(y),
-        };
-        if o != Ordering::Equal {
-            return o;
-        }
-    }
-    ca.len().cmp(&cb.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn newest_kernel_wins_numerically() {
-        assert_eq!(
-            version_cmp("6.12.10-amd64", "6.12.9-amd64"),
-            Ordering::Greater
-        );
-        assert_eq!(
-            version_cmp("6.1.0-1-amd64", "6.12.0-1-amd64"),
-            Ordering::Less
-        );
-        assert_eq!(version_cmp("6.12.0", "6.12.0"), Ordering::Equal);
-    }
 
     #[test]
     fn missing_pieces_name_the_package() {

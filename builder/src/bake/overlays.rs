@@ -40,11 +40,9 @@ pub fn embedded<W: Write + Seek>(sink: &mut Sink<'_, W>, r: &Resolved) -> Result
             Embedded::Dir(p) => sink.dir(p, 0o755)?,
             // One number for both: the room the image leaves (disk.rs) and
             // the minimum systemd-repart asks for.
-            Embedded::File(p, mode, data) if p == STATE_REPART => sink.file(
-                p,
-                mode,
-                &with_state_min(data, r.profile.state_min_bytes() >> 20),
-            )?,
+            Embedded::File(p, mode, data) if p == STATE_REPART => {
+                sink.file(p, mode, &with_state_min(data, r.sizes.state_min_mib))?
+            }
             Embedded::File(p, mode, data) => sink.file(p, mode, data)?,
             Embedded::Symlink(p, t) => sink.symlink(p, t)?,
         }

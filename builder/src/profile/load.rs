@@ -4,14 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::{Profile, Resolved, DEFAULT, SHIPPED};
-
-/// One profile source: where it came from and its text.
-struct Source {
-    label: String,
-    dir: Option<PathBuf>,
-    text: String,
-}
+use super::origin::{line_col, Layer, Origin, Origins, Source};
+use super::{pins, sizes, Profile, Resolved, DEFAULT, SHIPPED};
 
 fn load_source(spec: &str, from_dir: Option<&Path>) -> Result<Source> {
     let looks_like_path = spec.contains('/') || spec.ends_with(".toml");
@@ -52,14 +46,6 @@ fn load_source(spec: &str, from_dir: Option<&Path>) -> Result<Source> {
         dir,
         text,
     })
-}
-
-/// Turn a byte offset into 1-based line and column.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
 }
 
 /// Parse one file strictly; errors carry file:line:column and one line.
@@ -123,46 +109,96 @@ pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<()> {
     Ok(())
 }
 
-/// Load `spec` (shipped name or path), follow `extends`, apply `sets`, validate.
-pub fn resolve(spec: Option<&str>, sets: &[String]) -> Result<Resolved> {
-    let spec = spec.unwrap_or(DEFAULT);
-    let mut chain = Vec::new();
+/// Load `spec` and every profile it `extends`, nearest first. A target that
+/// cannot be loaded is reported with the file and line that names it.
+fn load_chain(spec: &str) -> Result<Vec<Layer>> {
+    let mut chain: Vec<Layer> = Vec::new();
     let mut next = Some((spec.to_string(), None::<PathBuf>));
     while let Some((s, from)) = next.take() {
         if chain.len() > 16 {
             bail!("profile `{spec}`: `extends` chain longer than 16 (a loop?); fix `extends`");
         }
-        let src = load_source(&s, from.as_deref())?;
+        let src = match chain.last() {
+            None => load_source(&s, None)?,
+            Some(referrer) => load_source(&s, from.as_deref()).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: extends = {s:?}: {e:#}; fix `extends` or create that profile",
+                    referrer.describe(&["extends"])
+                )
+            })?,
+        };
         let table = parse_strict(&src)?;
         next = table
             .get("extends")
             .and_then(toml::Value::as_str)
             .map(|p| (p.to_string(), src.dir.clone()));
-        chain.push((src, table));
+        chain.push(Layer {
+            origin: Origin::File(src),
+            table,
+        });
     }
-    let dir = chain.first().and_then(|(s, _)| s.dir.clone());
+    Ok(chain)
+}
+
+/// Deserialize the merged table; a type error a `--set` caused names it.
+fn typed(merged: &toml::Table, before_sets: &toml::Table, sets: &[String]) -> Result<Profile> {
+    let one_line = |e: toml::de::Error| e.message().replace('\n', " ");
+    let e = match merged.clone().try_into::<Profile>() {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    for s in sets {
+        let mut t = before_sets.clone();
+        apply_set(&mut t, s)?;
+        if let Err(e) = t.try_into::<Profile>() {
+            bail!("--set {s}: {}; fix the value or the key", one_line(e));
+        }
+    }
+    bail!("profile after --set: {}; check the --set keys", one_line(e))
+}
+
+/// Load `spec` (shipped name or path), follow `extends`, apply `sets`, take
+/// stale sha256 pins from the release table, validate names and sizes.
+pub fn resolve(spec: Option<&str>, sets: &[String]) -> Result<Resolved> {
+    let spec = spec.unwrap_or(DEFAULT);
+    let mut layers = load_chain(spec)?;
+    let dir = match layers.first().map(|l| &l.origin) {
+        Some(Origin::File(src)) => src.dir.clone(),
+        _ => None,
+    };
+    layers.reverse();
     let mut merged = toml::Table::new();
-    for (_, t) in chain.into_iter().rev() {
-        merge(&mut merged, t);
+    let mut pinned = pins::Tracker::default();
+    for l in &layers {
+        merge(&mut merged, l.table.clone());
+        pinned.note(&l.table, &merged);
     }
     merged.remove("extends");
+    let before_sets = merged.clone();
     for s in sets {
         apply_set(&mut merged, s)?;
+        let mut table = toml::Table::new();
+        apply_set(&mut table, s)?;
+        pinned.note(&table, &merged);
+        layers.push(Layer {
+            origin: Origin::Set(s.clone()),
+            table,
+        });
     }
+    let origins = Origins(layers);
+    let unpinned = pinned.refresh(&mut merged, &origins)?;
     let canonical = toml::to_string(&merged).context("serialising the merged profile")?;
-    let profile: Profile = merged.try_into().map_err(|e: toml::de::Error| {
-        anyhow::anyhow!(
-            "profile after --set: {}; check the --set keys",
-            e.message().replace('\n', " ")
-        )
-    })?;
+    let profile = typed(&merged, &before_sets, sets)?;
     let (name, arch) = profile.validate()?;
+    let sizes = sizes::check(&profile.disk, &origins)?;
     Ok(Resolved {
         profile,
         name,
         arch,
         dir,
         canonical,
+        sizes,
+        unpinned,
     })
 }
 
@@ -193,7 +229,7 @@ mod tests {
             ],
         )
         .expect("resolve");
-        assert_eq!(r.profile.disk.root_size_mib, Some(77));
+        assert_eq!(r.sizes.root, sizes::Root::Fixed { bytes: 77 << 20 });
         assert_eq!(r.profile.boot.cmdline, vec!["quiet".to_string()]);
         assert_eq!(r.profile.description.as_deref(), Some("plain words"));
         let bad = resolve(None, &["disk.nope=1".into()]).expect_err("unknown key");
@@ -216,8 +252,8 @@ mod tests {
         let p = dir.path().join("grandchild.toml");
         let r = resolve(Some(p.to_str().expect("utf8")), &[]).expect("resolve");
         assert_eq!(r.name, "gc");
-        assert_eq!(r.profile.disk.esp_mib, Some(64));
+        assert_eq!(r.sizes.esp_bytes, 64 << 20);
         // sibling keys of the overridden table survive
-        assert_eq!(r.profile.disk.state_min_mib, Some(1024));
+        assert_eq!(r.sizes.state_min_mib, 1024);
     }
 }

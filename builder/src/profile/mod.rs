@@ -7,6 +7,9 @@
 //! This module holds the schema; [`load`] reads, merges and overrides.
 
 mod load;
+mod origin;
+mod pins;
+mod sizes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,6 +18,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub use load::resolve;
+pub use pins::Unpinned;
+pub use sizes::{Root, Sizes};
 
 /// Profiles shipped inside the binary: (name, TOML text).
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -67,6 +72,27 @@ impl Arch {
         match self {
             Arch::Amd64 => "x64",
             Arch::Arm64 => "aa64",
+        }
+    }
+    /// The ELF `e_machine` of its executables.
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::Amd64 => 62,
+            Arch::Arm64 => 183,
+        }
+    }
+    /// The CPU's name as ELF tools print it.
+    pub fn cpu(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86-64",
+            Arch::Arm64 => "aarch64",
+        }
+    }
+    /// The Rust target triple (`cargo build --target`).
+    pub fn triple(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86_64-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
         }
     }
     /// The architecture of the running host, if it is one we build for.
@@ -185,21 +211,22 @@ pub struct Boot {
     pub cmdline: Vec<String>,
 }
 
-/// Disk layout and sizes (MiB).
+/// Disk layout and sizes, as written: any TOML value, so that a wrong type
+/// gets the same message as a value out of range (`sizes.rs` checks both).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Disk {
-    /// ESP size.
-    pub esp_mib: Option<u64>,
-    /// Free space added to the root filesystem (absolute).
-    pub root_headroom_mib: Option<u64>,
+    /// ESP size (MiB).
+    pub esp_mib: Option<toml::Value>,
+    /// Free space added to the root filesystem (MiB).
+    pub root_headroom_mib: Option<toml::Value>,
     /// Free space added to the root filesystem (percent of content).
-    pub root_headroom_percent: Option<u32>,
-    /// Fixed root filesystem size; overrides the headroom settings.
-    pub root_size_mib: Option<u64>,
-    /// Minimum STATE size created at first boot; the image leaves this much
-    /// free (sparse) space after root B so it boots without resizing.
-    pub state_min_mib: Option<u64>,
+    pub root_headroom_percent: Option<toml::Value>,
+    /// Fixed root filesystem size (MiB); overrides the headroom settings.
+    pub root_size_mib: Option<toml::Value>,
+    /// Minimum STATE size created at first boot (MiB); the image leaves this
+    /// much free (sparse) space after root B so it boots without resizing.
+    pub state_min_mib: Option<toml::Value>,
 }
 
 /// Output settings.
@@ -224,6 +251,11 @@ pub struct Resolved {
     pub dir: Option<PathBuf>,
     /// The merged TOML text (canonical; feeds the UUID derivation).
     pub canonical: String,
+    /// The checked `[disk]` sizes.
+    pub sizes: Sizes,
+    /// Components whose version has no sha256 pin for the profile's arch
+    /// (neither the profile's nor the release table's), by name.
+    pub unpinned: BTreeMap<String, Unpinned>,
 }
 
 impl Profile {
@@ -265,16 +297,6 @@ impl Profile {
             }
         }
         Ok((name, arch))
-    }
-
-    /// ESP size in bytes.
-    pub fn esp_bytes(&self) -> u64 {
-        self.disk.esp_mib.unwrap_or(256) << 20
-    }
-
-    /// Room for STATE (`SizeMinBytes=` of its repart definition: 1 GiB).
-    pub fn state_min_bytes(&self) -> u64 {
-        self.disk.state_min_mib.unwrap_or(1024) << 20
     }
 
     /// mmdebstrap package list: recipe packages + profile packages, `{arch}` expanded.

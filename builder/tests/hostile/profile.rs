@@ -1,1 +1,555 @@
-//! Hostile profile inputs (issue 9). Cases are added by the work on that front end.
+//! Hostile profiles and build inputs (issue 9, defects 7, 8, 19, 20, 23).
+//! Every case runs `kubebake build` on a small synthetic rootfs with
+//! component doubles, so a case that is not refused builds an image and the
+//! test fails on its exit code. Refusals must come before anything is
+//! written or downloaded: one `error:` line naming the file and the key,
+//! nothing at `OUT`, `OUT.tmp` or in `TMPDIR`.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::{self, assert_refused, Expect, Run, Work};
+use crate::support;
+
+/// Peak-RSS ceiling for the size that used to allocate gigabytes.
+const RSS_MIB: u64 = 64;
+/// The kubelet pin kubebake's release table has for 1.34.4 (amd64).
+const KUBELET_1_34_4: &str = "03b8fea715a7ef82eeaf518dee34c72670c57cc7bc40dc1320c04fbf4f15172f";
+/// The shipped profile's kubelet pin, for 1.35.1 (amd64).
+const KUBELET_1_35_1: &str = "e7343310e03ff0d424df4397bdfa4468947d6d1f0f93dac586c1e8d6e4086d5d";
+/// A proxy nothing listens on: any download fails at once.
+const DEAD_PROXY: &str = "http://127.0.0.1:9";
+
+/// A work dir holding `r.tar` (a small rootfs for `arch`) and the
+/// component doubles; returns it with the `--rootfs` and `--component`
+/// arguments, minus the components named in `skip`.
+fn setup(arch: &'static str, skip: &[&str]) -> (Work, Vec<String>) {
+    let work = Work::new();
+    support::write_rootfs(&work.join("r.tar"), support::Rootfs::full(arch));
+    let mut args = vec!["--rootfs".to_string(), "r.tar".to_string()];
+    for c in support::write_components(work.path()) {
+        let name = c.split('=').next().unwrap_or_default();
+        if !skip.contains(&name) {
+            args.push("--component".into());
+            args.push(c);
+        }
+    }
+    (work, args)
+}
+
+/// `kubebake build -o o.raw ARGS EXTRA` in `work`, downloads going nowhere.
+fn build(work: &Work, args: &[String], extra: &[&str]) -> Command {
+    let mut all: Vec<&str> = vec!["build", "-o", "o.raw"];
+    all.extend(args.iter().map(String::as_str));
+    all.extend(extra);
+    let mut c = work.kubebake(&all);
+    offline(&mut c);
+    c
+}
+
+fn offline(c: &mut Command) {
+    for v in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
+        c.env(v, DEAD_PROXY);
+    }
+    for v in ["ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"] {
+        c.env_remove(v);
+    }
+}
+
+/// Downloads from 127.0.0.1 go straight there.
+fn no_proxy(c: &mut Command) {
+    for v in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        c.env_remove(v);
+    }
+}
+
+fn refused(case: &str, work: &Work, cmd: Command, names: &[&str], rss_mib: Option<u64>) -> Run {
+    let run = harness::run(cmd);
+    let out = work.join("o.raw");
+    let want = Expect {
+        code: 1,
+        names,
+        out: Some(&out),
+        rss_mib,
+    };
+    assert_refused(case, &run, &want, work);
+    run
+}
+
+/// One `[disk]` key, the range the error must state, and absurd values.
+struct SizeKey {
+    key: &'static str,
+    lo: &'static str,
+    hi: &'static str,
+    bad: &'static [&'static str],
+}
+
+/// 17592186044672 is 2^44 + 256: shifted left by 20 it wraps to 256 MiB.
+const SIZE_KEYS: &[SizeKey] = &[
+    SizeKey {
+        key: "esp_mib",
+        lo: "32",
+        hi: "4096",
+        bad: &[
+            "17592186044672",
+            "9223372036854775807",
+            "-1",
+            "0",
+            "31",
+            "4097",
+        ],
+    },
+    SizeKey {
+        key: "state_min_mib",
+        lo: "64",
+        hi: "1048576",
+        bad: &[
+            "17592186044416",
+            "9223372036854775807",
+            "-1",
+            "0",
+            "1048577",
+        ],
+    },
+    SizeKey {
+        key: "root_size_mib",
+        lo: "1",
+        hi: "262144",
+        bad: &["17592186044416", "9223372036854775807", "-1", "0", "262145"],
+    },
+    SizeKey {
+        key: "root_headroom_mib",
+        lo: "0",
+        hi: "262144",
+        bad: &["17592186044416", "9223372036854775807", "-1", "262145"],
+    },
+    SizeKey {
+        key: "root_headroom_percent",
+        lo: "0",
+        hi: "1000",
+        bad: &["4000000000", "9223372036854775807", "-1", "1001"],
+    },
+];
+
+/// Defect 7, from a profile file: the error names the file and line, the
+/// key and the accepted range; nothing is built. The percentage that used to
+/// take gigabytes stays under the RSS ceiling.
+#[test]
+fn absurd_sizes_in_a_profile_file_are_refused_with_key_file_and_range() {
+    for k in SIZE_KEYS {
+        for v in k.bad {
+            let (work, args) = setup("amd64", &[]);
+            std::fs::write(
+                work.join("p.toml"),
+                format!(
+                    "extends = \"generic-amd64\"\nname = \"p\"\n\n[disk]\n{} = {v}\n",
+                    k.key
+                ),
+            )
+            .expect("profile");
+            let key = format!("disk.{}", k.key);
+            let cmd = build(&work, &args, &["p.toml"]);
+            refused(
+                &format!("{key} = {v} in a file"),
+                &work,
+                cmd,
+                &["p.toml:5", &key, v, k.lo, k.hi],
+                Some(RSS_MIB),
+            );
+        }
+    }
+}
+
+/// Defect 7, from `--set`: the error names the `--set` argument.
+#[test]
+fn absurd_sizes_from_set_are_refused_with_key_and_range() {
+    for k in SIZE_KEYS {
+        let v = k.bad[0];
+        let (work, args) = setup("amd64", &[]);
+        let set = format!("disk.{}={v}", k.key);
+        let cmd = build(&work, &args, &["--set", &set]);
+        refused(
+            &format!("--set {set}"),
+            &work,
+            cmd,
+            &[&format!("--set {set}"), k.lo, k.hi],
+            Some(RSS_MIB),
+        );
+    }
+    // Not a number at all: still the key, not just "after --set".
+    let (work, args) = setup("amd64", &[]);
+    let cmd = build(&work, &args, &["--set", "disk.esp_mib=big"]);
+    refused(
+        "--set disk.esp_mib=big",
+        &work,
+        cmd,
+        &["--set disk.esp_mib=big", "integer"],
+        None,
+    );
+}
+
+/// Defect 8: a missing `extends` target names the file that references it,
+/// wherever it is in the chain.
+#[test]
+fn missing_extends_target_names_the_referencing_file() {
+    /// (case, files written as (name, text), needles).
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static [&'static str],
+    );
+    let cases: &[Case] = &[
+        (
+            "missing path",
+            &[("p.toml", "extends = \"gone.toml\"\nname = \"p\"\n")],
+            &["p.toml", "gone.toml", "extends"],
+        ),
+        (
+            "missing grandparent",
+            &[
+                ("p.toml", "extends = \"mid.toml\"\nname = \"p\"\n"),
+                ("mid.toml", "extends = \"sub/gone.toml\"\nname = \"m\"\n"),
+            ],
+            &["mid.toml", "sub/gone.toml", "extends"],
+        ),
+        (
+            "unknown shipped name",
+            &[("p.toml", "extends = \"generic-amd65\"\nname = \"p\"\n")],
+            &["p.toml", "generic-amd65", "extends", "generic-amd64"],
+        ),
+    ];
+    for (case, files, names) in cases {
+        let (work, args) = setup("amd64", &[]);
+        for (f, text) in *files {
+            std::fs::write(work.join(f), text).expect("profile");
+        }
+        let cmd = build(&work, &args, &["p.toml"]);
+        refused(case, &work, cmd, names, None);
+    }
+}
+
+/// Defect 23: a Kubernetes version kubebake has no pins for is refused
+/// before any download, naming the version's origin and the keys to set.
+#[test]
+fn version_without_pins_is_refused_naming_the_keys_to_set() {
+    let (work, args) = setup("amd64", &["kubelet", "kubeadm", "kubectl"]);
+    let cmd = build(&work, &args, &["--set", "kubernetes.version=1.34.0"]);
+    let run = refused(
+        "--set kubernetes.version=1.34.0",
+        &work,
+        cmd,
+        &[
+            "--set kubernetes.version=1.34.0",
+            "kubernetes.components.kubelet.sha256.amd64",
+            "kubeadm",
+            "kubectl",
+            "1.34.4",
+        ],
+        None,
+    );
+    assert!(!run.stderr.contains(DEAD_PROXY), "{}", run.stderr);
+
+    let (work, args) = setup("amd64", &["kubelet", "kubeadm", "kubectl"]);
+    std::fs::write(
+        work.join("p.toml"),
+        "extends = \"generic-amd64\"\nname = \"p\"\n[kubernetes]\nversion = \"1.36.0\"\n",
+    )
+    .expect("profile");
+    let cmd = build(&work, &args, &["p.toml"]);
+    refused(
+        "version 1.36.0 in a file",
+        &work,
+        cmd,
+        &[
+            "p.toml:4",
+            "1.36.0",
+            "kubernetes.components.kubelet.sha256.amd64",
+        ],
+        None,
+    );
+}
+
+/// Defect 23: a version in the release table takes its pins from there,
+/// not the shipped profile's (1.35.1); pins a profile writes for its own
+/// version still win. Seen through a mirror serving the wrong bytes.
+#[test]
+fn pins_follow_the_version_and_explicit_pins_win() {
+    let url = format!("{}/kubelet", support::serve(b"not the real kubelet"));
+    let (work, args) = setup("amd64", &["kubelet"]);
+    let kubelet = format!("kubelet={url}");
+    let mut cmd = build(
+        &work,
+        &args,
+        &[
+            "--set",
+            "kubernetes.version=1.34.4",
+            "--component",
+            &kubelet,
+        ],
+    );
+    no_proxy(&mut cmd);
+    let run = refused(
+        "1.34.4 from the table",
+        &work,
+        cmd,
+        &[&url, KUBELET_1_34_4],
+        None,
+    );
+    assert!(!run.stderr.contains(KUBELET_1_35_1), "{}", run.stderr);
+
+    let pin = "ab".repeat(32);
+    let (work, args) = setup("amd64", &["kubelet"]);
+    std::fs::write(
+        work.join("p.toml"),
+        format!(
+            "extends = \"generic-amd64\"\nname = \"p\"\n[kubernetes]\nversion = \"1.36.0\"\n\
+             [kubernetes.components.kubelet]\nsha256.amd64 = \"{pin}\"\n"
+        ),
+    )
+    .expect("profile");
+    let mut cmd = build(&work, &args, &["p.toml", "--component", &kubelet]);
+    no_proxy(&mut cmd);
+    refused("explicit pin for 1.36.0", &work, cmd, &[&url, &pin], None);
+}
+
+/// Defect 20: every component that cannot be downloaded is in one error.
+#[test]
+fn several_missing_components_are_listed_in_one_error() {
+    let (work, args) = setup("amd64", &["kubelet", "kubeadm", "kubectl", "crictl"]);
+    let cmd = build(&work, &args, &[]);
+    refused(
+        "four downloads offline",
+        &work,
+        cmd,
+        &[
+            "kubelet",
+            "kubeadm",
+            "kubectl",
+            "crictl",
+            "--component kubelet=",
+            "--component crictl=",
+        ],
+        None,
+    );
+}
+
+/// A minimal 64-bit little-endian ELF header for `machine`.
+fn elf(machine: u16) -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2;
+    h[5] = 1;
+    h[6] = 1;
+    h[16..18].copy_from_slice(&2u16.to_le_bytes());
+    h[18..20].copy_from_slice(&machine.to_le_bytes());
+    h[20..24].copy_from_slice(&1u32.to_le_bytes());
+    h
+}
+
+const EM_X86_64: u16 = 62;
+const EM_AARCH64: u16 = 183;
+
+/// A crictl release archive whose `crictl` member is `body`.
+fn crictl_tgz(path: &Path, body: &[u8]) {
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).expect("create"),
+        flate2::Compression::fast(),
+    );
+    let mut b = tar::Builder::new(gz);
+    let mut h = tar::Header::new_gnu();
+    h.set_path("crictl").expect("path");
+    h.set_mode(0o755);
+    h.set_size(body.len() as u64);
+    h.set_cksum();
+    b.append(&h, body).expect("append");
+    b.into_inner().expect("tar").finish().expect("gz");
+}
+
+/// Defect 19: a `--component` file built for another CPU is refused before
+/// anything is built, naming the component, the file and both arches.
+#[test]
+fn wrong_arch_components_are_refused() {
+    struct Case {
+        name: &'static str,
+        arch: &'static str,
+        component: &'static str,
+        file: &'static str,
+        body: fn(&Path),
+        names: &'static [&'static str],
+    }
+    let cases = [
+        Case {
+            name: "amd64 agent for arm64",
+            arch: "arm64",
+            component: "kubebake-firstboot",
+            file: "agent-x86",
+            body: |p| std::fs::write(p, elf(EM_X86_64)).expect("w"),
+            names: &["kubebake-firstboot", "agent-x86", "x86-64", "arm64"],
+        },
+        Case {
+            name: "arm64 kubelet for amd64",
+            arch: "amd64",
+            component: "kubelet",
+            file: "kubelet-aa64",
+            body: |p| std::fs::write(p, elf(EM_AARCH64)).expect("w"),
+            names: &["kubelet", "kubelet-aa64", "aarch64", "amd64"],
+        },
+        Case {
+            name: "arm64 crictl in its archive for amd64",
+            arch: "amd64",
+            component: "crictl",
+            file: "crictl-arm64.tar.gz",
+            body: |p| crictl_tgz(p, &elf(EM_AARCH64)),
+            names: &["crictl", "crictl-arm64.tar.gz", "aarch64", "amd64"],
+        },
+        Case {
+            name: "kubeadm that is neither ELF nor script",
+            arch: "amd64",
+            component: "kubeadm",
+            file: "kubeadm.bin",
+            body: |p| std::fs::write(p, support::filler(4096, 9)).expect("w"),
+            names: &["kubeadm", "kubeadm.bin", "ELF"],
+        },
+    ];
+    for c in cases {
+        let (work, args) = setup(c.arch, &[c.component]);
+        (c.body)(&work.join(c.file));
+        let profile = format!("generic-{}", c.arch);
+        let comp = format!("{}={}", c.component, c.file);
+        let cmd = build(&work, &args, &[&profile, "--component", &comp]);
+        refused(c.name, &work, cmd, c.names, None);
+    }
+}
+
+/// A copy of the kubebake binary at `work/<rel>/kubebake` (a fresh clone's
+/// `target/release/`), run with the environment and arguments of `like`.
+fn relocated(work: &Work, rel: &str, like: &Command) -> Command {
+    let dir = work.join(rel);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let exe = dir.join("kubebake");
+    if !exe.exists() {
+        std::fs::copy(env!("CARGO_BIN_EXE_kubebake"), &exe).expect("copy kubebake");
+    }
+    let mut c = Command::new(exe);
+    c.args(like.get_args());
+    for (k, v) in like.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = like.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
+}
+
+/// Defect 19: with no agent beside kubebake (a fresh clone after
+/// `cargo run -p kubebake`), the build says where it looked and how to
+/// build it, before downloading anything.
+#[test]
+fn missing_agent_is_reported_before_any_download() {
+    for (arch, rel, looked, fix) in [
+        (
+            "amd64",
+            "target/release",
+            "target/release/kubebake-firstboot",
+            "cargo build --release -p kubebake-firstboot",
+        ),
+        (
+            "amd64",
+            "target/debug",
+            "target/debug/kubebake-firstboot",
+            "cargo build -p kubebake-firstboot",
+        ),
+        (
+            "arm64",
+            "target/release",
+            "target/aarch64-unknown-linux-gnu/release/kubebake-firstboot",
+            "--component kubebake-firstboot=",
+        ),
+    ] {
+        let work = Work::new();
+        support::write_rootfs(&work.join("r.tar"), support::Rootfs::full(arch));
+        let profile = format!("generic-{arch}");
+        let args = vec!["--rootfs".to_string(), "r.tar".to_string()];
+        let cmd = relocated(&work, rel, &build(&work, &args, &[&profile]));
+        let run = refused(
+            &format!("{arch} from {rel}"),
+            &work,
+            cmd,
+            &["kubebake-firstboot", looked, fix],
+            None,
+        );
+        assert!(
+            !run.stderr.contains("downloading"),
+            "downloads came first: {}",
+            run.stderr
+        );
+    }
+}
+
+/// Defect 19: the agent is found in the same target dir for the profile's
+/// arch (`target/release/` for the host, `target/<triple>/release/` for
+/// others) and checked like any component.
+#[test]
+fn agent_is_found_in_the_target_dir_for_the_profile_arch() {
+    let (work, args) = setup("arm64", &["kubebake-firstboot"]);
+    let triple = work.join("target/aarch64-unknown-linux-gnu/release");
+    std::fs::create_dir_all(&triple).expect("mkdir");
+    // An amd64 binary where the arm64 agent belongs is refused ...
+    std::fs::write(triple.join("kubebake-firstboot"), elf(EM_X86_64)).expect("w");
+    let cmd = relocated(
+        &work,
+        "target/release",
+        &build(&work, &args, &["generic-arm64"]),
+    );
+    refused(
+        "amd64 binary in the arm64 target dir",
+        &work,
+        cmd,
+        &[
+            "target/aarch64-unknown-linux-gnu/release/kubebake-firstboot",
+            "x86-64",
+            "arm64",
+        ],
+        None,
+    );
+    // ... and an arm64 one is baked.
+    std::fs::write(triple.join("kubebake-firstboot"), elf(EM_AARCH64)).expect("w");
+    let cmd = relocated(
+        &work,
+        "target/release",
+        &build(&work, &args, &["generic-arm64"]),
+    );
+    let run = harness::run(cmd);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "arm64 agent from its dir: {}",
+        run.stderr
+    );
+    assert!(work.join("o.raw").is_file());
+
+    // The host arch's agent sits beside kubebake (`cargo build --release`).
+    let (work, args) = setup("amd64", &["kubebake-firstboot"]);
+    let release = work.join("target/release");
+    std::fs::create_dir_all(&release).expect("mkdir");
+    std::fs::write(release.join("kubebake-firstboot"), elf(EM_X86_64)).expect("w");
+    let cmd = relocated(&work, "target/release", &build(&work, &args, &[]));
+    let run = harness::run(cmd);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "amd64 agent beside kubebake: {}",
+        run.stderr
+    );
+    assert!(work.join("o.raw").is_file());
+}

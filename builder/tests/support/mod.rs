@@ -231,3 +231,31 @@ pub fn extract(img: &Path, off: u64, len: u64, dest: &Path) {
     let copied = std::io::copy(&mut f.take(len), &mut out).expect("copy");
     assert_eq!(copied, len, "partition runs past the end of the image");
 }
+
+/// Serve `body` over plain HTTP to every connection, in the background;
+/// returns the base URL (`http://127.0.0.1:PORT`).
+pub fn serve(body: &'static [u8]) -> String {
+    use std::io::Read as _;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Make `path` executable (0755).
+pub fn chmod_x(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
