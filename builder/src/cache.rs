@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 /// Buffer size for hashing and copying (large sequential reads are fastest).
@@ -96,7 +97,7 @@ impl Cache {
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
             .with_context(|| format!("creating a temp file in {}", self.dir.display()))
             .map_err(FetchError::Local)?;
-        let got = download_to(url, tmp.as_file_mut())?;
+        let got = download_to(name, url, tmp.as_file_mut())?;
         if got != sha256 {
             return Err(FetchError::Mismatch { got });
         }
@@ -122,8 +123,24 @@ pub enum FetchError {
     Local(anyhow::Error),
 }
 
+/// A download's progress bar on stderr (hidden when it is not a terminal);
+/// a finished download leaves one line.
+fn download_bar(name: &str, len: Option<u64>) -> ProgressBar {
+    let bar = crate::progress::bar(len);
+    let template = if len.is_some() {
+        "{prefix:>12} [{bar:30}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {eta:>4} {msg}"
+    } else {
+        "{prefix:>12} {spinner} {bytes:>10} {bytes_per_sec:>12} {msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(name.to_string());
+    bar
+}
+
 /// Stream `url` into `out`, returning the sha256 of what was written.
-fn download_to(url: &str, out: &mut File) -> Result<String, FetchError> {
+fn download_to(name: &str, url: &str, out: &mut File) -> Result<String, FetchError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(20)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
@@ -131,6 +148,12 @@ fn download_to(url: &str, out: &mut File) -> Result<String, FetchError> {
         .into();
     let unreachable = |e: &dyn std::fmt::Display| FetchError::Unreachable(e.to_string());
     let resp = agent.get(url).call().map_err(|e| unreachable(&e))?;
+    let len = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let bar = download_bar(name, len);
     let mut body = resp.into_body();
     let mut reader = body.with_config().limit(u64::MAX).reader();
     let mut h = Sha256::new();
@@ -146,10 +169,12 @@ fn download_to(url: &str, out: &mut File) -> Result<String, FetchError> {
         out.write_all(&buf[..n])
             .context("writing the download")
             .map_err(FetchError::Local)?;
+        bar.inc(n as u64);
     }
     out.sync_all()
         .context("syncing the download")
         .map_err(FetchError::Local)?;
+    bar.finish_with_message("downloaded");
     Ok(hex::encode(h.finalize()))
 }
 

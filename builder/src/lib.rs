@@ -54,8 +54,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// print an error on one `error:` line (exit 1; usage errors exit 2).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Colour only on a terminal, and never with NO_COLOR (no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| progress::LogWriter)
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KUBEBAKE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

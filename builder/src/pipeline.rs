@@ -201,7 +201,7 @@ pub fn build(req: &Request) -> Result<Outcome> {
         .with_context(|| format!("creating {}", tmp.display()))?;
 
     let progress = Progress::stderr();
-    progress.phase("rootfs");
+    progress.phase("rootfs", rootfs::input_len(&base));
     let mut opts = Options::new(*ids.root_fs.as_bytes(), epoch);
     opts.label = "root-a".into();
     opts.clamp_times = sde.is_some();
@@ -217,7 +217,7 @@ pub fn build(req: &Request) -> Result<Outcome> {
         epoch,
     };
     let baked = bake::bake(&mut writer, &plan, &progress).map_err(explain_no_space)?;
-    progress.phase("ext4");
+    progress.phase("ext4", None);
     let summary = writer.finish().map_err(|e| {
         explain_no_space(anyhow::Error::new(e).context("writing the root filesystem"))
     })?;
@@ -228,7 +228,7 @@ pub fn build(req: &Request) -> Result<Outcome> {
         "root filesystem written"
     );
 
-    progress.phase("disk");
+    progress.phase("disk", None);
     let esp = boot::esp_files(r.arch, &r, &baked.boot, &cmdline);
     let size = disk::finish(
         &mut file,
@@ -242,8 +242,11 @@ pub fn build(req: &Request) -> Result<Outcome> {
     file.sync_all()
         .with_context(|| format!("syncing {}", tmp.display()))?;
     let sha256 = if req.hash {
-        progress.phase("sha256");
-        Some(hash_file(&mut file).with_context(|| format!("hashing {}", tmp.display()))?)
+        progress.phase("sha256", Some(size));
+        Some(
+            hash_file(&mut file, &progress)
+                .with_context(|| format!("hashing {}", tmp.display()))?,
+        )
     } else {
         None
     };
@@ -282,7 +285,7 @@ fn explain_no_space(e: anyhow::Error) -> anyhow::Error {
     e
 }
 
-fn hash_file(f: &mut File) -> std::io::Result<String> {
+fn hash_file(f: &mut File, progress: &Progress) -> std::io::Result<String> {
     use std::io::{Seek, SeekFrom};
     f.seek(SeekFrom::Start(0))?;
     let mut h = Sha256::new();
@@ -293,6 +296,7 @@ fn hash_file(f: &mut File) -> std::io::Result<String> {
             break;
         }
         h.update(&buf[..n]);
+        progress.advance(n as u64);
     }
     Ok(hex::encode(h.finalize()))
 }

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{bail, Context, Result};
 
 use crate::profile::{Arch, Resolved};
+use crate::progress::Progress;
 
 /// Where the base entries come from.
 #[derive(Debug, Clone)]
@@ -130,6 +131,17 @@ impl Layer {
     }
 }
 
+/// The bytes the base's tarballs hold (None for mmdebstrap: unknown).
+pub fn input_len(base: &Base) -> Option<u64> {
+    match base {
+        Base::Tarballs(t) => t
+            .iter()
+            .map(|p| std::fs::metadata(p).map(|m| m.len()).ok())
+            .sum(),
+        Base::Mmdebstrap(_) => None,
+    }
+}
+
 /// Open every layer of `base`, in order.
 pub fn open_layers(base: &Base) -> Result<Vec<LayerSource>> {
     Ok(match base {
@@ -148,11 +160,13 @@ pub enum LayerSource {
 }
 
 impl LayerSource {
-    /// Start reading the layer.
-    pub fn open(&self) -> Result<Layer> {
+    /// Start reading the layer; a tarball's bytes advance `progress`.
+    pub fn open(&self, progress: &Progress) -> Result<Layer> {
         match self {
             LayerSource::Tarball(p) => {
-                let reader = ext4w::tar::open(p)
+                let f = std::fs::File::open(p)
+                    .with_context(|| format!("opening rootfs tarball {}", p.display()))?;
+                let reader = ext4w::tar::decompress(Box::new(progress.counting(f)))
                     .with_context(|| format!("opening rootfs tarball {}", p.display()))?;
                 Ok(Layer {
                     source: p.display().to_string(),

@@ -284,3 +284,116 @@ fn valid_seed_is_embedded_0600() {
         .arg(&root));
     assert!(stat.contains("Mode:  0600"), "{stat}");
 }
+
+/// An SGR (colour) escape sequence: ESC [ digits/semicolons m.
+fn has_sgr(text: &str) -> bool {
+    text.split('\x1b').skip(1).any(|rest| {
+        let Some(body) = rest.strip_prefix('[') else {
+            return false;
+        };
+        let end = body
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(body.len());
+        body[end..].starts_with('m')
+    })
+}
+
+/// Defect 21: no colour when stderr is not a terminal; on a terminal
+/// colour unless NO_COLOR is set (`script` gives the run a pty).
+#[test]
+fn log_colour_only_on_a_terminal_and_never_with_no_color() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let args = ["build", "--rootfs", "missing.tar", "-o", "o.raw"];
+    let o = kubebake()
+        .args(args)
+        .env("KUBEBAKE_LOG", "info")
+        .env_remove("NO_COLOR")
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("INFO"), "an info line to check: {stderr}");
+    assert!(!has_sgr(&stderr), "colour on a pipe: {stderr:?}");
+
+    assert!(
+        Path::new("/usr/bin/script").is_file(),
+        "/usr/bin/script (util-linux) missing: run ci/install-host-tools"
+    );
+    let line = format!("{} {}", env!("CARGO_BIN_EXE_kubebake"), args.join(" "));
+    for (no_color, want) in [(None, true), (Some("1"), false)] {
+        let mut c = Command::new("/usr/bin/script");
+        c.args(["-qec", &line, "/dev/null"])
+            .env("KUBEBAKE_LOG", "info")
+            .current_dir(dir.path());
+        match no_color {
+            Some(v) => c.env("NO_COLOR", v),
+            None => c.env_remove("NO_COLOR"),
+        };
+        let o = c.output().expect("run script");
+        let tty = String::from_utf8_lossy(&o.stdout);
+        assert!(tty.contains("INFO"), "an info line to check: {tty:?}");
+        assert_eq!(has_sgr(&tty), want, "NO_COLOR={no_color:?}: {tty:?}");
+    }
+}
+
+/// Defect 21: a bar for each download and for the image write on a
+/// terminal (`script` gives the run a pty); none of it on a pipe.
+#[test]
+fn progress_bars_only_on_a_terminal() {
+    use sha2::{Digest, Sha256};
+    const KUBELET: &[u8] = b"#!/bin/sh\necho served-kubelet\n";
+    let url = format!("{}/kubelet", serve(KUBELET));
+    let sha = hex::encode(Sha256::digest(KUBELET));
+    let dir = tempfile::tempdir().expect("tmp");
+    let rootfs = dir.path().join("r.tar");
+    write_rootfs(&rootfs, Rootfs::full("amd64"));
+    let mut c = build_cmd(dir.path(), &dir.path().join("o.raw"), &rootfs);
+    with_components(&mut c, dir.path(), "kubelet");
+    c.arg("--component")
+        .arg(format!("kubelet={url}#sha256={sha}"));
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        c.env_remove(v);
+    }
+    let o = c.output().expect("run");
+    let piped = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{piped}");
+    for bar in ["downloaded", "rootfs", "[=="] {
+        assert!(!piped.contains(bar), "a bar on a pipe: {piped:?}");
+    }
+
+    assert!(
+        Path::new("/usr/bin/script").is_file(),
+        "/usr/bin/script (util-linux) missing: run ci/install-host-tools"
+    );
+    let _ = std::fs::remove_file(dir.path().join("o.raw"));
+    let _ = std::fs::remove_dir_all(dir.path().join("cache"));
+    let line: Vec<String> = std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut t = Command::new("/usr/bin/script");
+    t.args(["-qec", &line.join(" "), "/dev/null"])
+        .current_dir(dir.path());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => t.env(k, v),
+            None => t.env_remove(k),
+        };
+    }
+    let o = t.output().expect("run script");
+    let tty = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{tty}");
+    assert!(
+        tty.lines()
+            .any(|l| l.contains("kubelet [") && l.contains("downloaded")),
+        "a finished download bar: {tty:?}"
+    );
+    assert!(tty.contains("rootfs ["), "the image write bar: {tty:?}");
+}

@@ -37,7 +37,7 @@ pub fn stream<W: Write + Seek>(
 ) -> Result<Seen> {
     let mut seen = Seen::default();
     for src in open_layers(base)? {
-        let mut layer = src.open()?;
+        let mut layer = src.open(sink.progress)?;
         let name = layer.source.clone();
         let mut failure: Option<anyhow::Error> = None;
         let mut cb = |entry: ext4w::Entry, data: &mut dyn Read| -> Result<(), ext4w::Error> {
