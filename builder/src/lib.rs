@@ -18,6 +18,7 @@ pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod rootfs;
 pub(crate) mod seedcmd;
+pub(crate) mod supervise;
 pub(crate) mod version;
 
 use std::process::ExitCode;
@@ -39,6 +40,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 sets: a.sets,
                 hash: a.json,
             };
+            if supervise::work_dir().is_none() {
+                let (_, out) = pipeline::target(&req)?;
+                return supervise::build(&pipeline::tmp_path(&out));
+            }
             let out = pipeline::build(&req)?;
             if a.json {
                 println!("{}", serde_json::to_string(&out).context("printing JSON")?);

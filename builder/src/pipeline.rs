@@ -92,7 +92,7 @@ impl Drop for TmpGuard {
     }
 }
 
-fn tmp_path(out: &Path) -> PathBuf {
+pub fn tmp_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".tmp");
     PathBuf::from(s)
@@ -146,11 +146,9 @@ fn sizing(r: &profile::Resolved) -> Sizing {
     }
 }
 
-/// Run a build.
-pub fn build(req: &Request) -> Result<Outcome> {
-    let started = Instant::now();
-    let sde = source_date_epoch()?;
-    let epoch = sde.unwrap_or(0);
+/// The profile and output path of a build request (also what the
+/// supervisor needs to know which `OUT.tmp` to clean up).
+pub fn target(req: &Request) -> Result<(profile::Resolved, PathBuf)> {
     let r = profile::resolve(req.profile.as_deref(), &req.sets)?;
     let format = req.format.clone().unwrap_or_else(|| {
         r.profile
@@ -170,6 +168,15 @@ pub fn build(req: &Request) -> Result<Outcome> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.raw", r.name)));
+    Ok((r, out))
+}
+
+/// Run a build (in the worker process when supervised).
+pub fn build(req: &Request) -> Result<Outcome> {
+    let started = Instant::now();
+    let sde = source_date_epoch()?;
+    let epoch = sde.unwrap_or(0);
+    let (r, out) = target(req)?;
     tracing::info!(profile = %r.name, arch = r.arch.as_str(), output = %out.display(), "building");
 
     let overrides = component::parse_overrides(&req.components)?;

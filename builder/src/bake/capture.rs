@@ -76,7 +76,7 @@ impl Capture {
         Ok(Capture {
             dir: tempfile::Builder::new()
                 .prefix("kubebake-boot")
-                .tempdir()
+                .tempdir_in(crate::supervise::temp_root())
                 .context("creating a temp dir for boot files (check TMPDIR)")?,
             efi: efi_path(arch),
             files: BTreeMap::new(),

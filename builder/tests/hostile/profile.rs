@@ -1,11 +1,11 @@
-//! Hostile profiles and build inputs (issue 9, defects 7, 8, 19, 20, 23).
+//! Hostile profiles and build inputs (issue 9, defects 7, 8, 12, 19, 20, 23).
 //! Every case runs `kubebake build` on a small synthetic rootfs with
 //! component doubles, so a case that is not refused builds an image and the
 //! test fails on its exit code. Refusals must come before anything is
 //! written or downloaded: one `error:` line naming the file and the key,
 //! nothing at `OUT`, `OUT.tmp` or in `TMPDIR`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::{self, assert_refused, Expect, Run, Work};
@@ -552,4 +552,181 @@ fn agent_is_found_in_the_target_dir_for_the_profile_arch() {
         run.stderr
     );
     assert!(work.join("o.raw").is_file());
+}
+
+// ---------------------------------------------------------------- defect 12
+
+/// A stand-in for mmdebstrap that writes a rootfs up to the middle of a
+/// large file and then trickles its data, so the build is caught mid-write;
+/// it dies of SIGPIPE once nobody reads.
+fn slow_mmdebstrap(work: &Work) -> PathBuf {
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let head = bin.join("mmdebstrap.head");
+    support::write_rootfs(&head, support::Rootfs::full("amd64"));
+    // Drop the two end-of-archive blocks and start a 1 GiB member.
+    let mut tar = std::fs::read(&head).expect("read");
+    while tar.len() >= 512 && tar[tar.len() - 512..].iter().all(|b| *b == 0) {
+        tar.truncate(tar.len() - 512);
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_path("./usr/big").expect("path");
+    h.set_mode(0o644);
+    h.set_size(1 << 30);
+    h.set_mtime(1_700_000_000);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_cksum();
+    tar.extend_from_slice(h.as_bytes());
+    std::fs::write(&head, tar).expect("write head");
+    let script = bin.join("mmdebstrap");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ncat \"$0.head\"\nwhile printf '%512s' ''; do sleep 0.05; done\n",
+    )
+    .expect("script");
+    support::chmod_x(&script);
+    bin
+}
+
+/// The PIDs of processes holding `path` open.
+fn holders(path: &Path) -> Vec<u32> {
+    let mut out = Vec::new();
+    for p in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == path))
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Start a default build (mmdebstrap base) and wait until it is writing
+/// `OUT.tmp` with the boot files captured in `TMPDIR`.
+fn start_slow_build(work: &Work) -> std::process::Child {
+    use std::os::unix::process::CommandExt as _;
+    let bin = slow_mmdebstrap(work);
+    let mut args = Vec::new();
+    for c in support::write_components(work.path()) {
+        args.push("--component".to_string());
+        args.push(c);
+    }
+    let mut cmd = build(work, &args, &[]);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd.env("PATH", path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().expect("spawn kubebake");
+    let tmp = work.join("o.raw.tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            let o = child.wait_with_output().expect("output");
+            panic!(
+                "the build ended before it was interrupted: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let captured = walk_files(&work.join("tmp"));
+        if tmp.exists() && captured >= 3 && !holders(&tmp).is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never reached the rootfs write (o.raw.tmp {}, {captured} captured files)",
+            tmp.exists()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+fn walk_files(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                walk_files(&p)
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+fn kill(sig: &str, target: &str) {
+    let st = Command::new("kill")
+        .args([sig, "--", target])
+        .status()
+        .expect("run kill");
+    assert!(st.success(), "kill {sig} {target}");
+}
+
+/// Wait for `child` and check the interrupted build left nothing behind.
+fn assert_interrupted(case: &str, work: &Work, child: std::process::Child, code: i32) {
+    let o = child.wait_with_output().expect("wait");
+    let run = Run {
+        code: o.status.code(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        peak_rss_kib: 0,
+    };
+    let out = work.join("o.raw");
+    let want = Expect {
+        code,
+        names: &["interrupted", "o.raw.tmp"],
+        out: Some(&out),
+        rss_mib: None,
+    };
+    assert_refused(case, &run, &want, work);
+    assert!(
+        holders(&work.join("o.raw.tmp")).is_empty(),
+        "{case}: a process still writes the image"
+    );
+}
+
+/// Defect 12: Ctrl-C (SIGINT to the whole process group) mid-write.
+#[test]
+fn sigint_during_a_build_leaves_nothing() {
+    let work = Work::new();
+    let child = start_slow_build(&work);
+    kill("-INT", &format!("-{}", child.id()));
+    assert_interrupted("SIGINT", &work, child, 130);
+}
+
+/// Defect 12: SIGTERM to kubebake alone (`kill PID`, `timeout`).
+#[test]
+fn sigterm_during_a_build_leaves_nothing() {
+    let work = Work::new();
+    let child = start_slow_build(&work);
+    kill("-TERM", &child.id().to_string());
+    assert_interrupted("SIGTERM", &work, child, 143);
+}
+
+/// Defect 12: the process writing the image dies without unwinding (an
+/// abort, the OOM killer: SIGKILL here), and still nothing is left.
+#[test]
+fn a_killed_writer_leaves_nothing() {
+    let work = Work::new();
+    let child = start_slow_build(&work);
+    let writers = holders(&work.join("o.raw.tmp"));
+    assert_eq!(writers.len(), 1, "one process writes the image");
+    kill("-KILL", &writers[0].to_string());
+    assert_interrupted("SIGKILL of the writer", &work, child, 137);
 }
