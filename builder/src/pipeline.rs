@@ -58,6 +58,10 @@ pub struct Outcome {
     pub profile: String,
     /// Target arch.
     pub arch: String,
+    /// Whether the image embeds secrets (a seed): then it is written 0600.
+    pub secrets: bool,
+    /// The image file's mode, e.g. `0600`.
+    pub mode: String,
 }
 
 /// Formats this version writes.
@@ -171,6 +175,30 @@ pub fn target(req: &Request) -> Result<(profile::Resolved, PathBuf)> {
     Ok((r, out))
 }
 
+/// Create `OUT.tmp` afresh: 0600 when the image will hold secrets (a stale
+/// file's mode must not carry over, so it is removed first).
+fn create_tmp(tmp: &Path, secret: bool) -> Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    match std::fs::remove_file(tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing the stale {}", tmp.display()));
+        }
+        _ => {}
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(if secret { 0o600 } else { 0o666 })
+        .open(tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    if secret {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} 0600", tmp.display()))?;
+    }
+    Ok(file)
+}
+
 /// Run a build (in the worker process when supervised).
 pub fn build(req: &Request) -> Result<Outcome> {
     let started = Instant::now();
@@ -194,18 +222,18 @@ pub fn build(req: &Request) -> Result<Outcome> {
     let ids = Ids::derive(&input_hash(&r, &base, &comps, seed.as_deref())?);
     let cmdline = boot::cmdline(ids.root_a, &r);
 
+    // An embedded seed can carry a bootstrap token, private keys, password
+    // hashes and write_files content: the image is as secret as the seed.
+    let secrets = seed.is_some();
     let tmp = tmp_path(&out);
     let mut guard = TmpGuard {
         path: tmp.clone(),
         armed: true,
     };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
+    let mut file = create_tmp(&tmp, secrets)?;
+    if secrets {
+        tracing::info!(output = %out.display(), "the image embeds the seed's secrets (token, keys): written 0600; keep it private");
+    }
 
     let progress = Progress::stderr();
     progress.phase("rootfs", rootfs::input_len(&base));
@@ -257,6 +285,10 @@ pub fn build(req: &Request) -> Result<Outcome> {
     } else {
         None
     };
+    let mode = file
+        .metadata()
+        .with_context(|| format!("reading {}", tmp.display()))?
+        .permissions();
     drop(file);
     std::fs::rename(&tmp, &out)
         .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
@@ -271,6 +303,11 @@ pub fn build(req: &Request) -> Result<Outcome> {
         seconds,
         profile: r.name,
         arch: r.arch.as_str().to_string(),
+        secrets,
+        mode: format!(
+            "{:04o}",
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o7777
+        ),
     })
 }
 

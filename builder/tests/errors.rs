@@ -285,6 +285,66 @@ fn valid_seed_is_embedded_0600() {
     assert!(stat.contains("Mode:  0600"), "{stat}");
 }
 
+/// Defect 13: an image that embeds a seed (tokens, keys) is written 0600,
+/// whatever the umask and whatever was at OUT or OUT.tmp before, and the
+/// log and --json say so; without a seed the umask decides as usual.
+#[test]
+fn seeded_image_is_written_0600_and_says_so() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tmp");
+    let rootfs = dir.path().join("r.tar");
+    write_rootfs(&rootfs, Rootfs::full("amd64"));
+    let seed = dir.path().join("user-data");
+    std::fs::write(&seed, VALID_SEED).expect("seed");
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    for seeded in [true, false] {
+        let out = dir.path().join(format!("o-{seeded}.raw"));
+        let tmp = PathBuf::from(format!("{}.tmp", out.display()));
+        for p in [&out, &tmp] {
+            std::fs::write(p, b"old").expect("old");
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        let mut c = build_cmd(dir.path(), &out, &rootfs);
+        with_components(&mut c, dir.path(), "");
+        c.arg("--json").env("KUBEBAKE_LOG", "info");
+        if seeded {
+            c.arg("--seed").arg(&seed);
+        }
+        // Under a permissive umask: the mode must not depend on it.
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg("umask 000; exec \"$@\"")
+            .arg("sh")
+            .arg(c.get_program())
+            .args(c.get_args())
+            .current_dir(dir.path());
+        for (k, v) in c.get_envs() {
+            if let Some(v) = v {
+                sh.env(k, v);
+            }
+        }
+        let o = sh.output().expect("run");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{stderr}");
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert!(!tmp.exists());
+        if seeded {
+            assert_eq!(mode(&out), 0o600, "seeded image mode");
+            assert_eq!(j["secrets"], true, "{j}");
+            assert_eq!(j["mode"], "0600", "{j}");
+            assert!(
+                stderr
+                    .lines()
+                    .any(|l| l.contains("0600") && l.contains("secret")),
+                "the log says why the image is 0600: {stderr}"
+            );
+        } else {
+            assert_eq!(mode(&out), 0o666, "unseeded image: umask 000 applies");
+            assert_eq!(j["secrets"], false, "{j}");
+        }
+    }
+}
+
 /// An SGR (colour) escape sequence: ESC [ digits/semicolons m.
 fn has_sgr(text: &str) -> bool {
     text.split('\x1b').skip(1).any(|rest| {
