@@ -25,6 +25,28 @@ fn meta_tree_round_trips() {
     round_trip("meta");
 }
 
+/// GNU tar's PAX sparse formats: the real name (not the
+/// `GNUSparseFile.NNN` placeholder), the real size and the bytes.
+#[test]
+fn pax_sparse_formats_round_trip() {
+    kubebake_hosttool::need(ORACLE_TOOLS);
+    for v in ["0.0", "0.1", "1.0"] {
+        let (_dir, img) = round_trip(&format!("sparse-pax-{v}"));
+        let len = std::fs::metadata(&img).expect("image metadata").len();
+        // 23 MiB of files, 16 MiB of headroom: holes written would exceed 24 MiB.
+        assert!(
+            len < 24 << 20,
+            "{v}: image is {len} bytes: holes were written"
+        );
+    }
+}
+
+#[test]
+fn gnu_long_names_and_links_round_trip() {
+    kubebake_hosttool::need(ORACLE_TOOLS);
+    round_trip("gnu");
+}
+
 #[test]
 fn scale_tree_20k_files_and_10k_dir_round_trips() {
     kubebake_hosttool::need(ORACLE_TOOLS);

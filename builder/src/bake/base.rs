@@ -36,28 +36,29 @@ pub fn stream<W: Write + Seek>(
     cap: &mut Capture,
 ) -> Result<Seen> {
     let mut seen = Seen::default();
-    for src in open_layers(base)? {
+    for (i, src) in open_layers(base)?.iter().enumerate() {
         let mut layer = src.open(sink.progress)?;
         let name = layer.source.clone();
-        let mut failure: Option<anyhow::Error> = None;
+        let mut failure: Option<(String, anyhow::Error)> = None;
         let mut cb = |entry: ext4w::Entry, data: &mut dyn Read| -> Result<(), ext4w::Error> {
             let path = entry.path.clone();
-            match one(sink, cap, &mut seen, entry, data) {
-                Ok(()) => Ok(()),
+            one(sink, cap, &mut seen, entry, data).map_err(|e| match e.downcast() {
+                // The tar reader puts the layer, entry and offset on it.
+                Ok(e) => e,
                 Err(e) => {
-                    failure = Some(e);
-                    Err(ext4w::Error::Entry {
+                    failure = Some((path.clone(), e));
+                    ext4w::Error::Entry {
                         path,
                         msg: "bake failed".into(),
-                    })
+                    }
                 }
-            }
+            })
         };
         let res = ext4w::tar::for_each_entry(&mut layer.reader, &name, &mut cb);
-        if let Some(e) = failure {
-            return Err(e);
+        if let Some((path, e)) = failure {
+            return Err(e.context(format!("rootfs {name}: entry {path:?}")));
         }
-        res.with_context(|| format!("reading rootfs {name}"))?;
+        res.with_context(|| format!("reading rootfs layer {}", i + 1))?;
         layer.finish()?;
     }
     Ok(seen)

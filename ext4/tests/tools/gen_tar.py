@@ -8,6 +8,10 @@ Cases:
           10,000 entries.
   sparse  a 300 MiB file that is mostly holes (GNU sparse format, written by
           GNU tar from a staged sparse file) plus a 0-byte file.
+  sparse-pax-0.0, sparse-pax-0.1, sparse-pax-1.0
+          a 20 MiB sparse file and an all-hole one, written by GNU tar in
+          that PAX sparse format (--format=posix --sparse-version=V).
+  gnu     GNU format: long names and link targets as `L`/`K` members.
   meta    every kind of metadata the writer must keep: long and UTF-8 names,
           fast and slow symlinks, hard links across directories, devices
           with big major/minor, FIFOs, special mode bits, xattrs (capability,
@@ -42,8 +46,8 @@ def blob(seed, size):
 
 
 class Builder:
-    def __init__(self, path):
-        self.tar = tarfile.open(path, "w", format=tarfile.PAX_FORMAT)
+    def __init__(self, path, fmt=tarfile.PAX_FORMAT):
+        self.tar = tarfile.open(path, "w", format=fmt)
 
     def _info(self, name, typ, mode, uid=0, gid=0, mtime=BASE_MTIME, pax=None):
         ti = tarfile.TarInfo(name)
@@ -293,9 +297,58 @@ def gen_meta(out):
     b.close()
 
 
+def gen_sparse_pax(out, version):
+    """A 20 MiB sparse file with 12 data runs (one at the very end) and an
+    all-hole file, written by GNU tar as PAX sparse format `version`
+    (0.0, 0.1 or 1.0), with a long path so the real name matters."""
+    stage = tempfile.mkdtemp(prefix="ext4b-sparse-pax-", dir=os.environ.get("TMPDIR"))
+    try:
+        root = os.path.join(stage, "root")
+        d = os.path.join(root, "var", "lib", "a-rather-long-directory-name-" + "y" * 60)
+        os.makedirs(d)
+        size = 20 * 1024 * 1024
+        with open(os.path.join(d, "data.img"), "wb") as f:
+            f.truncate(size)
+            for i in range(11):
+                f.seek(i * (1024 * 1024 + 4321) + 17)
+                f.write(blob(f"pax{i}", 4096 * (i % 3) + 999))
+            f.seek(size - 5)
+            f.write(b"tail!")
+        with open(os.path.join(d, "holes.img"), "wb") as f:
+            f.truncate(3 * 1024 * 1024)
+        for p in ("var/lib", "var"):
+            os.utime(os.path.join(root, p), (BASE_MTIME, BASE_MTIME))
+        subprocess.run(
+            ["tar", "--format=posix", "--sparse", f"--sparse-version={version}",
+             "--numeric-owner", "--owner=0", "--group=0", "--sort=name",
+             "--mtime=@%d" % BASE_MTIME, "--pax-option=delete=atime,delete=ctime",
+             "-C", root, "-cf", out, "var"],
+            check=True)
+    finally:
+        shutil.rmtree(stage)
+
+
+def gen_gnu(out):
+    """GNU format: names and link targets over 100 bytes go in `L` and `K`
+    members (././@LongLink) before the member they belong to."""
+    b = Builder(out, fmt=tarfile.GNU_FORMAT)
+    b.dir("./")
+    deep = "./" + "/".join(f"directory-{i:02}" for i in range(12))
+    b.dir(deep)
+    b.file(deep + "/a-file-with-a-long-name-" + "x" * 120, blob("gnu", 5000))
+    b.symlink("./short-link", "/" + "t" * 150 + "/target")
+    b.hardlink("./hard", deep[2:] + "/a-file-with-a-long-name-" + "x" * 120)
+    b.file("./plain", b"plain\n")
+    b.close()
+
+
 def main():
     case, out = sys.argv[1], sys.argv[2]
-    {"scale": gen_scale, "sparse": gen_sparse, "meta": gen_meta}[case](out)
+    cases = {"scale": gen_scale, "sparse": gen_sparse, "meta": gen_meta,
+             "gnu": gen_gnu}
+    for v in ("0.0", "0.1", "1.0"):
+        cases[f"sparse-pax-{v}"] = lambda out, v=v: gen_sparse_pax(out, v)
+    cases[case](out)
 
 
 if __name__ == "__main__":

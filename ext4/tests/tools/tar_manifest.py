@@ -8,6 +8,7 @@ Python's tarfile parses the archive (plain or compressed), and tar
 extraction semantics are applied here:
   * paths are normalised ("./" prefixes and trailing "/" dropped, "" = root);
   * a later entry with the same path wins (a directory keeps its children);
+  * a PAX sparse file is named by GNU.sparse.name (as GNU tar does);
   * a hard link shares the inode (and so all metadata) of its target;
   * missing parent directories appear as 0755 root:root ("implicit": true).
 
@@ -70,7 +71,10 @@ def main():
 
     with tarfile.open(sys.argv[1], "r:*") as tf:
         for ti in tf:
-            path = norm(ti.name)
+            # GNU tar names a PAX sparse file by GNU.sparse.name; Python
+            # lets a later `path` record (the GNUSparseFile.NNN placeholder
+            # GNU tar writes for long names) win instead.
+            path = norm(ti.pax_headers.get("GNU.sparse.name", ti.name))
             if path:
                 ensure_parents(path)
             xattrs = {k[len("SCHILY.xattr."):]: raw(v).hex()
