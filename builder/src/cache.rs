@@ -65,6 +65,20 @@ impl Cache {
         })
     }
 
+    /// Remove the partial downloads process `pid` left (it was killed
+    /// mid-download); other builds' downloads are left alone.
+    pub fn remove_partials(&self, pid: u32) {
+        let prefix = partial_prefix(pid);
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
     /// Path an object with this hash lives at.
     pub fn path_of(&self, sha256: &str) -> PathBuf {
         self.dir.join(sha256)
@@ -94,7 +108,9 @@ impl Cache {
             .with_context(|| format!("creating cache dir {}", self.dir.display()))
             .map_err(FetchError::Local)?;
         tracing::info!(component = name, url, "downloading");
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&partial_prefix(std::process::id()))
+            .tempfile_in(&self.dir)
             .with_context(|| format!("creating a temp file in {}", self.dir.display()))
             .map_err(FetchError::Local)?;
         let got = download_to(name, url, tmp.as_file_mut())?;
@@ -107,6 +123,11 @@ impl Cache {
             .map_err(FetchError::Local)?;
         Ok(dest)
     }
+}
+
+/// Name prefix of process `pid`'s downloads in progress.
+fn partial_prefix(pid: u32) -> String {
+    format!(".partial-{pid}-")
 }
 
 /// Why a download did not give a verified file.

@@ -5,11 +5,12 @@
 //! path and on a panic (drop guards). What no guard survives (an abort, the
 //! OOM killer, SIGKILL, or SIGINT/SIGTERM, whose default action ends the
 //! process on the spot) the supervisor handles: it waits for the worker,
-//! removes `OUT.tmp` unless the build succeeded and removes the directory
-//! all the worker's temp files live in. SIGINT, SIGTERM and SIGHUP sent to
-//! the supervisor are passed on to the worker; the supervisor then cleans up
-//! and exits 128 + the signal's number (130, 143, 129), as a shell reports a
-//! process killed by it. No unsafe code, no work in a signal handler.
+//! removes `OUT.tmp` unless the build succeeded, the worker's partial
+//! downloads in the cache, and the directory all its temp files live in.
+//! SIGINT, SIGTERM and SIGHUP sent to the supervisor are passed on to the
+//! worker; the supervisor then cleans up and exits 128 + the signal's number
+//! (130, 143, 129), as a shell reports a process killed by it. No unsafe
+//! code, no work in a signal handler.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ use anyhow::{Context, Result};
 use rustix::process::{kill_process, Pid, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+
+use crate::cache::Cache;
 
 /// Set in the worker's environment: the supervisor's temp directory.
 const WORK_DIR_ENV: &str = "KUBEBAKE_WORK_DIR";
@@ -92,8 +95,13 @@ pub(crate) fn build(tmp_out: &Path) -> Result<ExitCode> {
     let waited = wait_forwarding(&mut child, &mut signals);
     let left = tmp_out.exists();
     let ok = waited.as_ref().is_ok_and(|(st, _)| st.success());
-    if !ok && left {
-        let _ = std::fs::remove_file(tmp_out);
+    if !ok {
+        if left {
+            let _ = std::fs::remove_file(tmp_out);
+        }
+        if let Ok(cache) = Cache::from_env() {
+            cache.remove_partials(child.id());
+        }
     }
     if let Err(e) = dir.close() {
         tracing::warn!("could not remove the build's temp dir: {e}");

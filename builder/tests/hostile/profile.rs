@@ -730,3 +730,57 @@ fn a_killed_writer_leaves_nothing() {
     kill("-KILL", &writers[0].to_string());
     assert_interrupted("SIGKILL of the writer", &work, child, 137);
 }
+
+/// Serve the start of a 64 MiB body and then stall, holding the connection.
+fn stalling_server() -> String {
+    use std::io::{Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 64 << 20);
+            let _ = s.write_all(&[7u8; 64 << 10]);
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(600));
+                drop(s);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Defect 12: SIGTERM in the middle of a download leaves no partial file in
+/// the download cache.
+#[test]
+fn sigterm_during_a_download_leaves_no_partial_download() {
+    use std::os::unix::process::CommandExt as _;
+    let url = format!("{}/kubelet#sha256={}", stalling_server(), "ab".repeat(32));
+    let (work, args) = setup("amd64", &["kubelet"]);
+    let kubelet = format!("kubelet={url}");
+    let mut cmd = build(&work, &args, &["--component", &kubelet]);
+    no_proxy(&mut cmd);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let child = cmd.spawn().expect("spawn kubebake");
+    let cache = work.join("cache/kubebake/downloads/sha256");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while walk_files(&cache) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    kill("-TERM", &child.id().to_string());
+    assert_interrupted("SIGTERM mid-download", &work, child, 143);
+    let left: Vec<_> = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the download cache: {left:?}");
+}
