@@ -137,16 +137,7 @@ fn bad_sha256_names_url_expected_and_got() {
     with_components(&mut c, dir.path(), "kubelet");
     // A mirror URL without #sha256= is checked against the profile's pin.
     c.arg("--component").arg(format!("kubelet={url}"));
-    for v in [
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        c.env_remove(v);
-    }
+    no_proxy(&mut c);
     assert_clean_failure(
         &c.output().expect("run"),
         &out,
@@ -311,18 +302,12 @@ fn seeded_image_is_written_0600_and_says_so() {
             c.arg("--seed").arg(&seed);
         }
         // Under a permissive umask: the mode must not depend on it.
-        let mut sh = Command::new("sh");
+        let mut sh = command_like("sh", &c);
         sh.arg("-c")
             .arg("umask 000; exec \"$@\"")
             .arg("sh")
             .arg(c.get_program())
-            .args(c.get_args())
-            .current_dir(dir.path());
-        for (k, v) in c.get_envs() {
-            if let Some(v) = v {
-                sh.env(k, v);
-            }
-        }
+            .args(c.get_args());
         let o = sh.output().expect("run");
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{stderr}");
@@ -411,16 +396,7 @@ fn progress_bars_only_on_a_terminal() {
     with_components(&mut c, dir.path(), "kubelet");
     c.arg("--component")
         .arg(format!("kubelet={url}#sha256={sha}"));
-    for v in [
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        c.env_remove(v);
-    }
+    no_proxy(&mut c);
     let o = c.output().expect("run");
     let piped = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{piped}");
@@ -438,15 +414,8 @@ fn progress_bars_only_on_a_terminal() {
         .chain(c.get_args())
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut t = Command::new("/usr/bin/script");
-    t.args(["-qec", &line.join(" "), "/dev/null"])
-        .current_dir(dir.path());
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => t.env(k, v),
-            None => t.env_remove(k),
-        };
-    }
+    let mut t = command_like("/usr/bin/script", &c);
+    t.args(["-qec", &line.join(" "), "/dev/null"]);
     let o = t.output().expect("run script");
     let tty = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{tty}");

@@ -56,20 +56,6 @@ fn offline(c: &mut Command) {
     }
 }
 
-/// Downloads from 127.0.0.1 go straight there.
-fn no_proxy(c: &mut Command) {
-    for v in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        c.env_remove(v);
-    }
-}
-
 fn refused(case: &str, work: &Work, cmd: Command, names: &[&str], rss_mib: Option<u64>) -> Run {
     let run = harness::run(cmd);
     let out = work.join("o.raw");
@@ -294,7 +280,7 @@ fn pins_follow_the_version_and_explicit_pins_win() {
             &kubelet,
         ],
     );
-    no_proxy(&mut cmd);
+    support::no_proxy(&mut cmd);
     let run = refused(
         "1.34.4 from the table",
         &work,
@@ -315,7 +301,7 @@ fn pins_follow_the_version_and_explicit_pins_win() {
     )
     .expect("profile");
     let mut cmd = build(&work, &args, &["p.toml", "--component", &kubelet]);
-    no_proxy(&mut cmd);
+    support::no_proxy(&mut cmd);
     refused("explicit pin for 1.36.0", &work, cmd, &[&url, &pin], None);
 }
 
@@ -437,17 +423,8 @@ fn relocated(work: &Work, rel: &str, like: &Command) -> Command {
     if !exe.exists() {
         std::fs::copy(env!("CARGO_BIN_EXE_kubebake"), &exe).expect("copy kubebake");
     }
-    let mut c = Command::new(exe);
+    let mut c = support::command_like(exe, like);
     c.args(like.get_args());
-    for (k, v) in like.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    if let Some(d) = like.get_current_dir() {
-        c.current_dir(d);
-    }
     c
 }
 
@@ -731,37 +708,20 @@ fn a_killed_writer_leaves_nothing() {
     assert_interrupted("SIGKILL of the writer", &work, child, 137);
 }
 
-/// Serve the start of a 64 MiB body and then stall, holding the connection.
-fn stalling_server() -> String {
-    use std::io::{Read as _, Write as _};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 64 << 20);
-            let _ = s.write_all(&[7u8; 64 << 10]);
-            std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_secs(600));
-                drop(s);
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 /// Defect 12: SIGTERM in the middle of a download leaves no partial file in
 /// the download cache.
 #[test]
 fn sigterm_during_a_download_leaves_no_partial_download() {
     use std::os::unix::process::CommandExt as _;
-    let url = format!("{}/kubelet#sha256={}", stalling_server(), "ab".repeat(32));
+    let url = format!(
+        "{}/kubelet#sha256={}",
+        support::serve_stalling(),
+        "ab".repeat(32)
+    );
     let (work, args) = setup("amd64", &["kubelet"]);
     let kubelet = format!("kubelet={url}");
     let mut cmd = build(&work, &args, &["--component", &kubelet]);
-    no_proxy(&mut cmd);
+    support::no_proxy(&mut cmd);
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0);

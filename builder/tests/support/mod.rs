@@ -232,9 +232,9 @@ pub fn extract(img: &Path, off: u64, len: u64, dest: &Path) {
     assert_eq!(copied, len, "partition runs past the end of the image");
 }
 
-/// Serve `body` over plain HTTP to every connection, in the background;
-/// returns the base URL (`http://127.0.0.1:PORT`).
-pub fn serve(body: &'static [u8]) -> String {
+/// Answer every HTTP connection on 127.0.0.1 with `respond` (after reading
+/// the request), in the background; returns the base URL.
+fn listen(respond: impl Fn(std::net::TcpStream) + Send + 'static) -> String {
     use std::io::Read as _;
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
@@ -243,19 +243,70 @@ pub fn serve(body: &'static [u8]) -> String {
             let Ok(mut s) = s else { continue };
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = s.write_all(body);
+            respond(s);
         }
     });
     format!("http://{addr}")
+}
+
+/// Serve `body` over plain HTTP to every connection, in the background;
+/// returns the base URL (`http://127.0.0.1:PORT`).
+pub fn serve(body: &'static [u8]) -> String {
+    listen(move |mut s| {
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = s.write_all(body);
+    })
+}
+
+/// Serve the first 64 KiB of a declared 64 MiB body, then stall with the
+/// connection held open (a download in progress, forever).
+pub fn serve_stalling() -> String {
+    listen(|mut s| {
+        let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 64 << 20);
+        let _ = s.write_all(&[7u8; 64 << 10]);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(600));
+            drop(s);
+        });
+    })
+}
+
+/// Downloads go straight to the host (no proxy from the environment).
+pub fn no_proxy(c: &mut Command) {
+    for v in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        c.env_remove(v);
+    }
 }
 
 /// Make `path` executable (0755).
 pub fn chmod_x(path: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// A command running `program` with `like`'s environment and directory (not
+/// its arguments): to run `like` under a wrapper, or from another binary.
+pub fn command_like(program: impl AsRef<std::ffi::OsStr>, like: &Command) -> Command {
+    let mut c = Command::new(program);
+    for (k, v) in like.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = like.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
 }
