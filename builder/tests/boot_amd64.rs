@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::vm::{run, Arch};
+use common::node::run;
+use common::vm::{boot_timeout, Arch};
 
 #[test]
 fn vm_boot_amd64_immutable_node() {
-    run(Arch::Amd64, Duration::from_secs(12 * 60));
+    run(Arch::Amd64, boot_timeout(Arch::Amd64));
 }

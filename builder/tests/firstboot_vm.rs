@@ -6,9 +6,14 @@
 //! `kubebake seed image` and two NICs on different user-mode subnets
 //! (`restrict=on`: nothing leaves the host), the seed advertising the second.
 //!
-//! The console shows the agent's `kubebake: phase=…` lines, the doubles'
-//! records (argv, config with tokens hashed) and the checker's `BOOTTEST`
-//! lines. Under `CI=true` a missing qemu/OVMF/rootfs/agent is a failure.
+//! The checker reports on a channel of its own (a virtio serial port; see
+//! common/vm.rs): the agent's redacted status (`status --json`, every phase
+//! it completed on any boot), its `kubebake: phase=…` lines of this boot from
+//! the journal, the doubles' records (argv, config with tokens hashed, the
+//! kubeadm call's uptime) and `BOOTTEST` facts. The serial console, where a
+//! kernel message can split any line (issue 9, defect 30), is only read to
+//! cut the power at the right moment and searched for leaked secrets. A
+//! missing qemu/OVMF/rootfs/agent fails the test, whoever runs it.
 //!
 //! Run: `cargo build --release --workspace && cargo test --release -p kubebake
 //! --test firstboot_vm -- --nocapture --test-threads=1`.
@@ -24,18 +29,19 @@ mod seeds;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use common::vm::{
-    agent_for, boot_with, build_image, components, copy_and_grow, host_ready, test_rootfs, Arch,
-    Boot,
+    agent_for, boot_timeout, boot_with, build_image, components, copy_and_grow, host_ready,
+    test_rootfs, Arch, Boot,
 };
 use seeds::{Role, Seed, CA_HASH, ENDPOINT};
 use sha2::{Digest, Sha256};
 
 const ARCH: Arch = Arch::Amd64;
-/// Per boot: TCG on a heavily shared 2-core host.
-const BOOT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// The agent's own work before kubeadm under TCG, which emulates every
+/// instruction: 0.4–1.2 s measured, 3.7 s once on a loaded host; the
+/// regression this catches took 8.8–12.4 s. (Under KVM the bound is 1 s.)
+const OWN_WORK_TCG_MS: f64 = 6000.0;
 /// The agent's phases, in order.
 const PHASES: [&str; 9] = [
     "acquire",
@@ -55,27 +61,23 @@ struct Fixture {
     img: PathBuf,
 }
 
-static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+static FIXTURE: OnceLock<Fixture> = OnceLock::new();
 
-/// Build the image once (None: prerequisites missing outside CI).
-fn fixture() -> Option<&'static Fixture> {
-    FIXTURE
-        .get_or_init(|| {
-            if !host_ready(ARCH) {
-                return None;
-            }
-            let rootfs = test_rootfs(ARCH)?;
-            let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("firstboot-vm");
-            let _ = fs::remove_dir_all(&work);
-            fs::create_dir_all(&work).expect("create work dir");
-            let layer = layer::write(&work, ARCH.tty());
-            let comps = components(ARCH, &work, agent_for(ARCH)?)?;
-            let img = work.join("node.img");
-            let secs = build_image(ARCH, &rootfs, &layer, &comps, &img);
-            eprintln!("kubebake build (amd64, firstboot VM test): {secs:.1} s");
-            Some(Fixture { work, img })
-        })
-        .as_ref()
+/// Build the image once (a missing prerequisite fails the test).
+fn fixture() -> &'static Fixture {
+    FIXTURE.get_or_init(|| {
+        host_ready(ARCH);
+        let rootfs = test_rootfs(ARCH);
+        let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("firstboot-vm");
+        let _ = fs::remove_dir_all(&work);
+        fs::create_dir_all(&work).expect("create work dir");
+        let layer = layer::write(&work, ARCH.tty());
+        let comps = components(ARCH, &work, agent_for(ARCH));
+        let img = work.join("node.img");
+        let secs = build_image(ARCH, &rootfs, &layer, &comps, &img);
+        eprintln!("kubebake build (amd64, firstboot VM test): {secs:.1} s");
+        Fixture { work, img }
+    })
 }
 
 /// One VM: a grown copy of the image plus its CIDATA seed disk.
@@ -102,7 +104,7 @@ impl Node {
     }
 
     /// Boot `n` of this node; asserts no secret reached the console.
-    fn boot(&self, n: u32, stop_on: Option<&str>) -> Boot {
+    fn boot(&self, n: u32, stop_on: &[&str]) -> Boot {
         let extra: Vec<String> = [
             "-nic",
             "user,model=virtio-net-pci,net=10.0.2.0/24,restrict=on",
@@ -123,7 +125,7 @@ impl Node {
             &self.disk,
             &self.fx.work,
             &name,
-            BOOT_TIMEOUT,
+            boot_timeout(ARCH),
             &extra,
             stop_on,
         );
@@ -140,27 +142,32 @@ impl Drop for Node {
 }
 
 /// The token (and its secret half) and the seed's private keys never reach
-/// the serial console.
+/// the serial console, the journal or the doubles' records.
 fn assert_no_secrets(b: &Boot, seed: &Seed, name: &str) {
     let secret = &seed.token[7..];
-    assert!(
-        !b.serial.contains(seed.token) && !b.serial.contains(secret),
-        "boot {name}: the bootstrap token appears on the serial console"
-    );
     let pki = common::vm::repo().join("seed/tests/fixtures/pki");
-    for key in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd-ca.key"] {
-        let text = fs::read_to_string(pki.join(key)).expect("read fixture key");
-        for l in text.lines().filter(|l| !l.starts_with("-----")) {
-            assert!(
-                !b.serial.contains(l),
-                "boot {name}: a line of {key} appears on the serial console"
-            );
+    for (what, text) in [
+        ("serial console", &b.serial),
+        ("report channel", &b.channel),
+    ] {
+        assert!(
+            !text.contains(seed.token) && !text.contains(secret),
+            "boot {name}: the bootstrap token appears on the {what}"
+        );
+        for key in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd-ca.key"] {
+            let pem = fs::read_to_string(pki.join(key)).expect("read fixture key");
+            for l in pem.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(
+                    !text.contains(l),
+                    "boot {name}: a line of {key} appears on the {what}"
+                );
+            }
         }
+        assert!(
+            !text.contains("PRIVATE KEY-----"),
+            "boot {name}: a PEM private key header appears on the {what}"
+        );
     }
-    assert!(
-        !b.serial.contains("PRIVATE KEY-----"),
-        "boot {name}: a PEM private key header appears on the serial console"
-    );
 }
 
 /// The checker's `status_json` (the agent's redacted status).
@@ -170,27 +177,40 @@ fn status(b: &Boot) -> serde_json::Value {
 }
 
 /// The last kubeadm init/join argv the double recorded.
-fn kubeadm_argv(serial: &str) -> Vec<String> {
-    console::records(serial, "kubeadm-double", "argv")
+fn kubeadm_argv(records: &str) -> Vec<String> {
+    console::records(records, "kubeadm-double", "argv")
         .into_iter()
         .map(|a| a.split_whitespace().map(str::to_string).collect::<Vec<_>>())
         .rfind(|a| matches!(a.first().map(String::as_str), Some("init" | "join")))
         .unwrap_or_else(|| panic!("no kubeadm init/join argv on the console"))
 }
 
-/// Every phase printed ok across `serials` and none failed; `done` last.
-fn assert_all_phases_ok(serials: &[&str]) {
-    let lines: Vec<console::PhaseLine> = serials.iter().flat_map(|s| console::phases(s)).collect();
-    for p in PHASES {
+/// Every phase completed (ok, or skipped where it does not apply) in the
+/// agent's persisted state, in order, `done` last, and no failure recorded:
+/// read from `status --json` on the last boot, not from console lines.
+fn assert_all_phases_ok(last: &Boot) {
+    let st = status(last);
+    let done: Vec<(&str, &str)> = st["completed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("status has no completed list: {st}"))
+        .iter()
+        .map(|r| {
+            (
+                r["phase"].as_str().unwrap_or("?"),
+                r["result"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    let phases: Vec<&str> = done.iter().map(|(p, _)| *p).collect();
+    assert_eq!(phases, PHASES, "completed phases in status {st}");
+    for (p, r) in &done {
         assert!(
-            lines.iter().any(|l| l.phase == p && l.result == "ok"),
-            "no `kubebake: phase={p} result=ok` line; phase lines: {lines:#?}"
+            *r == "ok" || *r == "skipped",
+            "phase {p} completed with result {r}: {st}"
         );
     }
-    let bad: Vec<_> = lines.iter().filter(|l| l.result == "fail").collect();
-    assert!(bad.is_empty(), "failed phases: {bad:#?}");
-    let last = lines.last().expect("phase lines");
-    assert_eq!(last.phase, "done", "last phase line {last:?}");
+    let failures = st["failures"].as_array().map_or(0, Vec::len);
+    assert_eq!(failures, 0, "failures recorded: {st}");
 }
 
 /// The address the VM has in the second subnet (from the checker).
@@ -224,15 +244,15 @@ fn node_ip(config: &str) -> Option<String> {
     None
 }
 
-/// A finished run on `last` (serials of every boot of the run in order):
-/// phases, argv, recorded config against the seed, checker facts.
-fn assert_finished_run(serials: &[&str], last: &Boot, seed: &Seed) -> String {
-    assert_all_phases_ok(serials);
+/// A finished run on `last` (its last boot): phases, argv, recorded config
+/// against the seed, checker facts.
+fn assert_finished_run(last: &Boot, seed: &Seed) -> String {
+    assert_all_phases_ok(last);
     assert_eq!(last.get("firstboot_result"), "success", "{}", last.tail());
     assert_eq!(last.get("done_marker"), "present");
     assert_eq!(last.get("hostname"), seed.hostname);
 
-    let argv = kubeadm_argv(&last.serial);
+    let argv = kubeadm_argv(&last.records);
     assert_eq!(
         argv,
         [
@@ -243,7 +263,7 @@ fn assert_finished_run(serials: &[&str], last: &Boot, seed: &Seed) -> String {
         "kubeadm argv"
     );
 
-    let config = console::kubeadm_configs(&last.serial)
+    let config = console::kubeadm_configs(&last.records)
         .pop()
         .unwrap_or_else(|| panic!("no kubeadm config on the console\n{}", last.tail()));
     let token_hash = seed.token_sha256();
@@ -251,7 +271,7 @@ fn assert_finished_run(serials: &[&str], last: &Boot, seed: &Seed) -> String {
         config.contains(&format!("sha256:{token_hash}")),
         "config lacks the seed token (by hash):\n{config}"
     );
-    let printed = console::records(&last.serial, "kubeadm-double", "token-sha256");
+    let printed = console::records(&last.records, "kubeadm-double", "token-sha256");
     assert!(
         printed.contains(&token_hash.as_str()),
         "token-sha256 records {printed:?} lack {token_hash}"
@@ -295,11 +315,15 @@ fn assert_finished_run(serials: &[&str], last: &Boot, seed: &Seed) -> String {
             "advertiseAddress is not the second NIC's address:\n{config}"
         );
     }
+    // At least one record (an empty list passed `.all()` before, issue 9
+    // defect 29), every one in the seed's mode.
+    let modes = console::records(&last.records, "kubeadm-double", "mode");
     assert!(
-        console::records(&last.serial, "kubeadm-double", "mode")
-            .iter()
-            .all(|m| m.starts_with(&format!("{} ", seed.mode))),
-        "kubeadm double not in mode {}",
+        !modes.is_empty()
+            && modes
+                .iter()
+                .all(|m| m.starts_with(&format!("{} ", seed.mode))),
+        "kubeadm double not in mode {}: {modes:?}",
         seed.mode
     );
 
@@ -321,20 +345,28 @@ fn num(v: &serde_json::Value, what: &str) -> u64 {
         .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
 }
 
-/// Acceptance 5: unit start to kubeadm invocation minus waits, in ms.
+/// Acceptance 5: unit start to the kubeadm invocation minus the waits, in
+/// ms. The start is systemd's (the unit leaving inactive, CLOCK_MONOTONIC),
+/// the end the kubeadm double's `/proc/uptime` when it was called on this
+/// boot (the same clock without suspend): neither comes from the agent. Only
+/// the waits (network, time sync, containerd socket) are the agent's figure.
 fn own_work_ms(b: &Boot) -> f64 {
     let st = status(b);
-    let to_kubeadm = num(&st["to_kubeadm_ms"], "to_kubeadm_ms");
     let waits = num(&st["waits_before_kubeadm_ms"], "waits_before_kubeadm_ms");
     let us = |k: &str| -> u64 {
         b.get(k)
             .parse()
             .unwrap_or_else(|e| panic!("BOOTTEST {k}={}: {e}", b.get(k)))
     };
-    // unit start (leaving inactive) to the agent's main process start
-    let exec_ms = us("firstboot_exec_start_us").saturating_sub(us("firstboot_inactive_exit_us"))
-        as f64
-        / 1000.0;
+    let start_ms = us("firstboot_inactive_exit_us") as f64 / 1000.0;
+    let called = console::kubeadm_called(&b.records, b.get("boot_id")).unwrap_or_else(|| {
+        panic!(
+            "no kubeadm-double `called` record of boot {}:\n{}",
+            b.get("boot_id"),
+            b.records
+        )
+    });
+    let to_kubeadm_ms = called * 1000.0 - start_ms;
     let mut breakdown = Vec::new();
     if let Some(phases) = st["completed"].as_array() {
         for p in phases {
@@ -346,19 +378,24 @@ fn own_work_ms(b: &Boot) -> f64 {
             ));
         }
     }
-    let own = exec_ms + to_kubeadm.saturating_sub(waits) as f64;
+    let own = to_kubeadm_ms - waits as f64;
     eprintln!(
         "AGENT OWN WORK (unit start -> kubeadm invocation, minus waits): {own:.0} ms \
-         = exec {exec_ms:.0} ms + to_kubeadm {to_kubeadm} ms - waits {waits} ms; \
-         phases: {}",
+         = {to_kubeadm_ms:.0} ms (systemd start to the double's uptime) - waits {waits} ms; \
+         agent's own figure to_kubeadm {} ms; phases: {}",
+        st["to_kubeadm_ms"],
         breakdown.join(" ")
+    );
+    assert!(
+        to_kubeadm_ms > 0.0,
+        "kubeadm called {called} s after boot, before the unit started ({start_ms} ms)"
     );
     own
 }
 
 #[test]
 fn vm_firstboot_worker_joins_on_second_nic_hostname_persists() {
-    let Some(fx) = fixture() else { return };
+    let fx = fixture();
     let node = Node::new(
         fx,
         "worker",
@@ -369,17 +406,23 @@ fn vm_firstboot_worker_joins_on_second_nic_hostname_persists() {
             mode: "ok",
         },
     );
-    let b1 = node.boot(1, None);
-    assert_finished_run(&[&b1.serial], &b1, &node.seed);
+    let b1 = node.boot(1, &[]);
+    assert_finished_run(&b1, &node.seed);
     assert_eq!(b1.get("kubeadm_calls"), "1");
+    // Under TCG every instruction is emulated: a loose bound that still
+    // catches a real regression; the 1 s bound is asserted under KVM below.
     let own = own_work_ms(&b1);
+    assert!(
+        own < OWN_WORK_TCG_MS,
+        "the agent's own work before kubeadm is {own:.0} ms under TCG (bound {OWN_WORK_TCG_MS} ms)"
+    );
 
-    let b2 = node.boot(2, None);
+    let b2 = node.boot(2, &[]);
     assert_ne!(b1.get("boot_id"), b2.get("boot_id"), "not a second boot");
     assert_eq!(b2.get("hostname"), "vm-worker-1", "hostname after reboot");
     assert_eq!(b2.get("etc_hostname"), "vm-worker-1");
     assert_eq!(b2.get("done_marker"), "present");
-    let again: Vec<_> = console::phases(&b2.serial);
+    let again: Vec<_> = console::phases(&b2.agent);
     assert!(
         !again.iter().any(|l| l.phase == "acquire"),
         "the agent ran again on boot 2: {again:#?}"
@@ -387,28 +430,25 @@ fn vm_firstboot_worker_joins_on_second_nic_hostname_persists() {
     assert_eq!(b2.get("firstboot_condition"), "no", "{}", b2.tail());
     assert_eq!(b2.get("firstboot_active"), "inactive");
     assert_eq!(b2.get("kubeadm_calls"), "1", "kubeadm ran again on boot 2");
-    // Under TCG every instruction is emulated (10-50x slower on this host):
-    // the figure is printed; the 1 s bound is asserted under KVM below.
-    eprintln!("(figure above: {own:.0} ms; the 1 s bound is checked under KVM)");
+    eprintln!("(figure above: {own:.0} ms, bound {OWN_WORK_TCG_MS} ms under TCG; 1 s under KVM)");
 }
 
 /// Acceptance 5 on hardware virtualisation: the same worker seed, booted
 /// with KVM (`KUBEBAKE_BOOT_ACCEL=kvm`, the boot tests' knob) so the guest
 /// runs at host speed; the agent's own work from unit start to the kubeadm
 /// invocation, minus the network and time-sync waits, must stay under 1 s.
-/// TCG emulates every instruction (the TCG figure is printed by the worker
-/// case), so without KVM this case cannot be decided: it fails under CI and
-/// says so loudly otherwise.
+/// TCG emulates every instruction (the worker case asserts a loose TCG
+/// bound), so without KVM this case cannot be decided: it is ignored (cargo
+/// lists it; `ci/test` says NOT RUN) and, when run anyway, fails without KVM.
 #[test]
+#[ignore = "needs KVM: KUBEBAKE_BOOT_ACCEL=kvm ci/test runs it"]
 fn vm_firstboot_kvm_own_work_before_kubeadm_under_one_second() {
     let kvm = std::env::var("KUBEBAKE_BOOT_ACCEL").is_ok_and(|v| v == "kvm");
-    if !common::vm::require(
+    common::vm::require(
         kvm,
         "the own-work timing needs KUBEBAKE_BOOT_ACCEL=kvm on a host with working KVM",
-    ) {
-        return;
-    }
-    let Some(fx) = fixture() else { return };
+    );
+    let fx = fixture();
     let node = Node::new(
         fx,
         "timing",
@@ -419,8 +459,8 @@ fn vm_firstboot_kvm_own_work_before_kubeadm_under_one_second() {
             mode: "ok",
         },
     );
-    let b = node.boot(1, None);
-    assert_finished_run(&[&b.serial], &b, &node.seed);
+    let b = node.boot(1, &[]);
+    assert_finished_run(&b, &node.seed);
     let own = own_work_ms(&b);
     assert!(
         own < 1000.0,
@@ -430,7 +470,7 @@ fn vm_firstboot_kvm_own_work_before_kubeadm_under_one_second() {
 
 #[test]
 fn vm_firstboot_init_killed_mid_run_resumes_and_applies_cni() {
-    let Some(fx) = fixture() else { return };
+    let fx = fixture();
     let node = Node::new(
         fx,
         "init",
@@ -441,38 +481,47 @@ fn vm_firstboot_init_killed_mid_run_resumes_and_applies_cni() {
             mode: "fail-twice-connection-refused",
         },
     );
-    // Power cut while the agent waits to retry kubeadm.
-    let b1 = node.boot(1, Some("kubebake: phase=kubeadm result=retry"));
-    let p1 = console::phases(&b1.serial);
-    assert!(
-        !p1.iter().any(|l| l.phase == "done"),
-        "boot 1 finished before the kill: {p1:#?}"
+    // Power cut while the agent waits to retry kubeadm: on the agent's retry
+    // line or the double's failure record before it (either console line
+    // may be split by a kernel message; both are unlikely).
+    let b1 = node.boot(
+        1,
+        &[
+            "kubebake: phase=kubeadm result=retry",
+            "kubeadm-double: result=fail reason=connection-refused",
+        ],
     );
+    assert!(b1.stopped, "boot 1 was not cut mid-run\n{}", b1.tail());
+    let b2 = node.boot(2, &[]);
+    // Boot 1 had not finished (the agent ran again) ...
+    assert_eq!(b2.get("firstboot_condition"), "yes", "{}", b2.tail());
+    assert_eq!(status(&b2)["runs"], 2, "status {}", status(&b2));
+    assert_finished_run(&b2, &node.seed);
+    // ... and had got past preflight: the resumed run went on from kubeadm
+    // (this boot's agent lines, from the journal).
+    let p2 = console::phases(&b2.agent);
     assert!(
-        p1.iter()
-            .any(|l| l.phase == "preflight" && l.result == "ok"),
-        "boot 1 did not get past preflight: {p1:#?}"
-    );
-    let b2 = node.boot(2, None);
-    assert_finished_run(&[&b1.serial, &b2.serial], &b2, &node.seed);
-    // The resumed run went on from kubeadm: no acquire/preflight again.
-    let p2 = console::phases(&b2.serial);
-    assert!(
-        !p2.iter()
-            .any(|l| l.phase == "acquire" || l.phase == "preflight"),
+        !p2.iter().any(|l| matches!(
+            l.phase.as_str(),
+            "acquire" | "host" | "preflight" | "render"
+        )),
         "boot 2 redid finished phases: {p2:#?}"
+    );
+    assert!(
+        p2.iter().any(|l| l.phase == "kubeadm" && l.result == "ok"),
+        "boot 2 did not run kubeadm: {p2:#?}"
     );
     assert_eq!(b2.get("kubeadm_calls"), "3");
     // The CNI manifest applied with admin.conf after init.
     let want = hex::encode(Sha256::digest(layer::CNI_MANIFEST.as_bytes()));
-    let applied = console::records(&b2.serial, "kubectl-double", "apply-file");
+    let applied = console::records(&b2.records, "kubectl-double", "apply-file");
     assert!(
         applied
             .iter()
             .any(|a| *a == format!("{} sha256={want}", layer::CNI_PATH)),
         "CNI manifest not applied: {applied:?}"
     );
-    let kubectl = console::records(&b2.serial, "kubectl-double", "argv");
+    let kubectl = console::records(&b2.records, "kubectl-double", "argv");
     assert!(
         kubectl
             .iter()
@@ -483,7 +532,7 @@ fn vm_firstboot_init_killed_mid_run_resumes_and_applies_cni() {
 
 #[test]
 fn vm_firstboot_control_plane_join_retries_connection_refused() {
-    let Some(fx) = fixture() else { return };
+    let fx = fixture();
     let node = Node::new(
         fx,
         "cp",
@@ -494,9 +543,9 @@ fn vm_firstboot_control_plane_join_retries_connection_refused() {
             mode: "fail-twice-connection-refused",
         },
     );
-    let b = node.boot(1, None);
-    assert_finished_run(&[&b.serial], &b, &node.seed);
-    let lines = console::phases(&b.serial);
+    let b = node.boot(1, &[]);
+    assert_finished_run(&b, &node.seed);
+    let lines = console::phases(&b.agent);
     let kubeadm: Vec<_> = lines.iter().filter(|l| l.phase == "kubeadm").collect();
     let shape: Vec<&str> = kubeadm.iter().map(|l| l.result.as_str()).collect();
     assert_eq!(
@@ -516,7 +565,7 @@ fn vm_firstboot_control_plane_join_retries_connection_refused() {
 
 #[test]
 fn vm_firstboot_jws_error_stops_with_expired_token_advice() {
-    let Some(fx) = fixture() else { return };
+    let fx = fixture();
     let node = Node::new(
         fx,
         "jws",
@@ -527,8 +576,8 @@ fn vm_firstboot_jws_error_stops_with_expired_token_advice() {
             mode: "jws",
         },
     );
-    let b = node.boot(1, None);
-    let lines = console::phases(&b.serial);
+    let b = node.boot(1, &[]);
+    let lines = console::phases(&b.agent);
     let fail: Vec<_> = lines
         .iter()
         .filter(|l| l.phase == "kubeadm" && l.result == "fail")
@@ -553,4 +602,31 @@ fn vm_firstboot_jws_error_stops_with_expired_token_advice() {
     let advice = st["advice"].as_str().unwrap_or_default();
     assert!(advice.contains("kubeadm token create"), "status {st}");
     eprintln!("jws: {}", fail[0].detail);
+}
+
+/// Issue 9, defect 25: with a missing input and no `CI=true`, the VM cases
+/// used to print "SKIPPING" and pass. Given a rootfs that does not exist,
+/// a case must fail (fast: before any image is built).
+#[test]
+fn firstboot_vm_fails_rather_than_returns_on_a_missing_input() {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "vm_firstboot_worker_joins_on_second_nic_hostname_persists",
+            "--nocapture",
+        ])
+        .env_remove("CI")
+        .env("KUBEBAKE_TEST_ROOTFS_AMD64", "/nonexistent/rootfs.tar")
+        .output()
+        .expect("re-running the test binary");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the VM case passed with a missing rootfs:\n{text}"
+    );
+    assert!(
+        text.contains("KUBEBAKE_TEST_ROOTFS_AMD64=/nonexistent/rootfs.tar is not a file"),
+        "{text}"
+    );
 }

@@ -1,18 +1,29 @@
 #!/bin/sh
 # Test-only checker baked into boot-test images (never into real images):
-# waits for boot to finish, prints `BOOTTEST key=value` lines on the serial
-# console for the Rust boot tests to parse, then powers the VM off.
-# Usage: boottest.sh SERIAL_DEVICE
+# waits for boot to finish, prints `BOOTTEST key=value` lines on its report
+# channel (a virtio serial port nothing else writes to; copied to the serial
+# console for people) for the Rust boot tests to parse, then powers off.
+# Usage: boottest.sh SERIAL_DEVICE WAIT_CAP
+#   WAIT_CAP: seconds since kernel start to wait for the boot to settle (the
+#   host's VM timeout minus the time reporting and power-off need).
 TTY=${1:-/dev/ttyS0}
-out() { printf 'BOOTTEST %s\n' "$*" > "$TTY"; }
+CAP=${2:-420}
+REPORT=/dev/virtio-ports/kubebake.report
+for i in $(seq 1 60); do [ -e "$REPORT" ] && break; sleep 1; done
+if [ -e "$REPORT" ]; then exec 3>"$REPORT"; else exec 3>/dev/null; echo "BOOTTEST-NOTE no $REPORT" > "$TTY"; fi
+out() { printf 'BOOTTEST %s\n' "$*" >&3; printf 'BOOTTEST %s\n' "$*" > "$TTY"; }
 one() { tr '\n' ' ' | sed 's/ *$//'; }
 
 out "begin=1"
-state=$(timeout 420 systemctl is-system-running --wait 2>&1 | one)
+up=$(cut -d. -f1 /proc/uptime)
+left=$((CAP - up))
+[ "$left" -ge 30 ] || left=30
+out "wait_cap=$CAP"
+state=$(timeout "$left" systemctl is-system-running --wait 2>&1 | one)
 out "system_state=$state"
 out "failed_units=$(systemctl list-units --failed --plain --no-legend 2>&1 | awk '{print $1}' | paste -sd, -)"
 for u in $(systemctl list-units --failed --plain --no-legend | awk '{print $1}'); do
-  systemctl status --no-pager -l "$u" 2>&1 | tail -n 15 | sed "s/^/BOOTTEST-LOG $u: /" > "$TTY"
+  systemctl status --no-pager -l "$u" 2>&1 | tail -n 15 | sed "s/^/BOOTTEST-LOG $u: /" >&3
 done
 if [ -e /var/lib/kubebake/firstboot.done ]; then out "firstboot_done=yes"; else out "firstboot_done=no"; fi
 out "root_options=$(findmnt -no OPTIONS /)"
@@ -85,6 +96,31 @@ out "timezone=$(readlink /etc/localtime)"
 out "seed_file=$(stat -c '%a %U' /etc/kubebake-boottest.conf 2>&1) $(cat /etc/kubebake-boottest.conf 2>/dev/null)"
 out "cni_bridge=$(test -x /opt/cni/bin/bridge && echo present || echo missing)"
 out "repart_active=$(systemctl is-active systemd-repart)"
+
+# kubelet as the unit's kubeadm drop-in starts it (the kubelet double's argv,
+# one argument per line, after the kubeadm double's kubelet-start restart).
+out "kubelet_argv=$(paste -sd' ' /var/lib/kubeadm-double/kubelet-argv 2>/dev/null)"
+out "kubelet_config=$(test -s /var/lib/kubelet/config.yaml && echo present || echo missing)"
+out "kubeadm_flags_env=$(cat /var/lib/kubelet/kubeadm-flags.env 2>/dev/null)"
+
+# SSH: sshd runs with this node's own host keys (made at first boot on STATE
+# through the /etc overlay), keys only; the seed's user logs in with its key.
+out "ssh_active=$(systemctl is-active ssh.service 2>&1)"
+out "ssh_host_key=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub 2>&1 | awk '{print $2}')"
+out "ssh_host_key_on_state=$(test -s /var/lib/kubebake/overlay/etc/upper/ssh/ssh_host_ed25519_key && echo yes || echo no)"
+out "ssh_host_key_mode=$(stat -c '%a %U' /etc/ssh/ssh_host_ed25519_key 2>&1)"
+out "sshd_auth=$(sshd -T 2>/dev/null | grep -E '^(passwordauthentication|kbdinteractiveauthentication|pubkeyauthentication) ' | sort | tr ' ' '=' | paste -sd, -)"
+key=/usr/local/libexec/kubebake-test/ssh-client-key
+if [ -r "$key" ]; then
+  out "ssh_login=$(timeout 120 ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=60 -o LogLevel=ERROR ops@127.0.0.1 'id -un' 2>&1 | one)"
+  out "ssh_password_login=$(timeout 120 ssh -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive \
+    -o ConnectTimeout=60 ops@127.0.0.1 true 2>&1 | grep -o 'Permission denied ([a-z,-]*)' | head -n 1)"
+fi
+
+# The doubles' records (every boot of this disk), whole lines.
+sed 's/^/BOOTTEST-REC /' /var/lib/kubeadm-double/records.log >&3 2>/dev/null
 
 # State across boots: a counter and the first boot's machine-id on /var; a
 # file in /etc/kubernetes.

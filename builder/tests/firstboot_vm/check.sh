@@ -1,11 +1,17 @@
 #!/bin/sh
 # Test-only checker for the first-boot VM test (never in real images). Runs
 # after kubebake-firstboot.service has finished (or was skipped), prints
-# `BOOTTEST key=value` lines on the serial console, then powers the VM off.
+# `BOOTTEST key=value` lines, the doubles' records (`BOOTTEST-REC`) and the
+# agent's lines of this boot from the journal (`BOOTTEST-AGENT`) on its report
+# channel (a virtio serial port nothing else writes to, so no kernel message
+# splits a line), copies the BOOTTEST lines to the console, then powers off.
 # It never prints the seed: only redacted agent status and hashes.
 # Usage: check.sh SERIAL_DEVICE
 TTY=${1:-/dev/ttyS0}
-out() { printf 'BOOTTEST %s\n' "$*" > "$TTY"; }
+REPORT=/dev/virtio-ports/kubebake.report
+for i in $(seq 1 60); do [ -e "$REPORT" ] && break; sleep 1; done
+if [ -e "$REPORT" ]; then exec 3>"$REPORT"; else exec 3>/dev/null; echo "BOOTTEST-NOTE no $REPORT" > "$TTY"; fi
+out() { printf 'BOOTTEST %s\n' "$*" >&3; printf 'BOOTTEST %s\n' "$*" > "$TTY"; }
 prop() { systemctl show -p "$1" --value kubebake-firstboot.service; }
 
 out "begin=1"
@@ -29,6 +35,21 @@ out "kubeadm_yaml_mode=$(stat -c %a /var/lib/kubebake/kubeadm.yaml 2>&1)"
 out "pki_ca_b64=$(base64 -w0 /etc/kubernetes/pki/ca.crt 2>/dev/null)"
 out "pki_ca_key_mode=$(stat -c %a /etc/kubernetes/pki/ca.key 2>&1)"
 out "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
+sed 's/^/BOOTTEST-REC /' /var/lib/kubeadm-double/records.log >&3 2>/dev/null
+# The agent's stdout lines of this boot, whole (journald may still be reading
+# the last ones from the unit's stream: sync, and wait a little for the final
+# line when the agent ran).
+agent_lines() {
+  journalctl --sync 2>/dev/null
+  journalctl -b -u kubebake-firstboot.service -o cat --no-pager 2>/dev/null | grep '^kubebake: '
+}
+if [ "$(prop ConditionResult)" = yes ]; then
+  for i in $(seq 1 30); do
+    agent_lines | grep -qE 'phase=done result=|result=fail' && break
+    sleep 1
+  done
+fi
+agent_lines | sed 's/^/BOOTTEST-AGENT /' >&3
 out "done=1"
 sync
 systemctl poweroff

@@ -1,6 +1,7 @@
-//! What the first-boot agent and the kubeadm/kubectl doubles print on the
-//! serial console: `kubebake: phase=<p> result=<r> <detail>` lines and
-//! `kubeadm-double: key=value` records (argv, config with tokens hashed).
+//! What the first-boot agent and the kubeadm/kubectl doubles print:
+//! `kubebake: phase=<p> result=<r> <detail>` lines (the agent's journal) and
+//! `kubeadm-double: key=value` records (argv, config with tokens hashed, the
+//! uptime of each call), as the checker copies them onto its report channel.
 
 /// One `kubebake: phase=… result=…` line.
 #[derive(Debug, Clone)]
@@ -42,6 +43,18 @@ pub fn phases(serial: &str) -> Vec<PhaseLine> {
 /// Values of `kubeadm-double: KEY=…` (or another double's prefix) records.
 pub fn records<'a>(serial: &'a str, prefix: &str, key: &str) -> Vec<&'a str> {
     after(serial, &format!("{prefix}: {key}="))
+}
+
+/// `/proc/uptime` (seconds) when the kubeadm double was first called for
+/// init/join on the boot `boot_id`.
+pub fn kubeadm_called(records: &str, boot_id: &str) -> Option<f64> {
+    self::records(records, "kubeadm-double", "called boot_id")
+        .into_iter()
+        .find_map(|r| {
+            let (id, rest) = r.split_once(' ')?;
+            let up = rest.strip_prefix("uptime=")?;
+            (id == boot_id).then(|| up.trim().parse().ok()).flatten()
+        })
 }
 
 /// Standard base64 (with padding), as `base64 -w0` writes it.
@@ -93,6 +106,16 @@ fn base64_round_trip_against_known_vectors() {
     assert_eq!(base64_decode("aGVsbG8K"), b"hello\n");
     assert_eq!(base64_decode("Zm9vYmFy"), b"foobar");
     assert_eq!(base64_decode("Zm9vYg=="), b"foob");
+}
+
+#[test]
+fn kubeadm_called_picks_the_boot() {
+    let r = "kubeadm-double: called boot_id=aaa uptime=12.50\n\
+             kubeadm-double: called boot_id=bbb uptime=30.25\n\
+             kubeadm-double: called boot_id=bbb uptime=90.00\n";
+    assert_eq!(kubeadm_called(r, "bbb"), Some(30.25));
+    assert_eq!(kubeadm_called(r, "aaa"), Some(12.5));
+    assert_eq!(kubeadm_called(r, "ccc"), None);
 }
 
 #[test]
