@@ -38,7 +38,7 @@ fn arm64_boot_test_fails_rather_than_returns_without_ci() {
         "the arm64 boot test passed with a missing agent:\n{text}"
     );
     assert!(
-        text.contains("/nonexistent/kubebake-firstboot missing"),
+        text.contains("VM test prerequisite missing: /nonexistent/kubebake-firstboot"),
         "{text}"
     );
 }
