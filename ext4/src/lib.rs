@@ -20,8 +20,10 @@
 //! pure function of the entries and [`Options`]: no clock, no randomness.
 //!
 //! Later entries with the same path replace earlier ones, like tar
-//! extraction; [`Writer::remove`] and [`Writer::clear_dir`] implement OCI
-//! whiteouts. The [`tar`] module streams (compressed) tar archives in.
+//! extraction; [`Writer::remove`] and [`Writer::clear_dir`] delete. Layers
+//! ([`Writer::begin_layer`]) and [`tar::Whiteout`] implement OCI whiteouts,
+//! which hide only what lower layers added. The [`tar`] module streams
+//! (compressed) tar archives in.
 //!
 //! # Example
 //!

@@ -155,22 +155,19 @@ impl<W: Write + Seek> Writer<W> {
         Some(cur)
     }
 
-    /// Walk to the directory `comps`, creating missing directories.
+    /// Walk to the directory `comps`, creating missing directories. Every
+    /// directory on the way counts as touched by the current layer (it has
+    /// this layer's entries below it, which a whiteout must keep).
     fn ensure_dir(&mut self, path: &str, comps: &[&[u8]]) -> Result<NodeId, Error> {
         let mut cur = ROOT;
-        for c in comps {
+        for (i, c) in comps.iter().enumerate() {
             let next = self.children(cur).and_then(|ch| ch.get(*c).copied());
             cur = match next {
-                Some(id) if matches!(self.nodes[id].kind, NodeKind::Dir { .. }) => id,
-                Some(_) => {
-                    return Err(Error::entry(
-                        path,
-                        format!(
-                            "parent component {:?} is not a directory",
-                            String::from_utf8_lossy(c)
-                        ),
-                    ))
+                Some(id) if matches!(self.nodes[id].kind, NodeKind::Dir { .. }) => {
+                    self.nodes[id].layer = self.layer;
+                    id
                 }
+                Some(id) => return Err(Error::entry(path, self.not_a_dir(path, &comps[..=i], id))),
                 None => {
                     let t = Timestamp::from_secs(self.opts.timestamp);
                     let mut meta = Metadata::new(0o755);
@@ -187,6 +184,12 @@ impl<W: Write + Seek> Writer<W> {
             };
         }
         Ok(cur)
+    }
+
+    /// Why the parent `comps` of `path` cannot hold entries.
+    fn not_a_dir(&self, _path: &str, comps: &[&[u8]], _id: NodeId) -> String {
+        let shown = crate::error::quote(&String::from_utf8_lossy(&comps.join(&b'/')));
+        format!("parent component {shown} is not a directory")
     }
 
     /// Drop one reference to `id`; free its subtree when unreferenced.
@@ -350,10 +353,36 @@ impl<W: Write + Seek> Writer<W> {
         Ok(())
     }
 
-    /// Start a new layer: entries added from now on are "upper" for
-    /// [`Writer::clear_lower`] (OCI opaque whiteouts).
+    /// Start a new layer: entries added from now on are "upper" for the
+    /// whiteouts [`Writer::remove_lower`] and [`Writer::clear_lower`].
     pub fn begin_layer(&mut self) {
         self.layer += 1;
+    }
+
+    /// OCI whiteout `.wh.NAME`: hide what earlier layers (see
+    /// [`Writer::begin_layer`]) put at `path`. What the current layer added
+    /// stays: a directory it added or added to keeps this layer's entries
+    /// and loses the earlier ones below it. A missing path is not an error.
+    pub fn remove_lower(&mut self, path: &str) -> Result<(), Error> {
+        let comps = split_path(path)?;
+        let Some((name, parents)) = comps.split_last() else {
+            return self.clear_lower("");
+        };
+        let Some(parent) = self.lookup(parents) else {
+            return Ok(());
+        };
+        let Some(id) = self.children(parent).and_then(|c| c.get(*name).copied()) else {
+            return Ok(());
+        };
+        if self.nodes[id].layer < self.layer {
+            if let Some(c) = self.children_mut(parent) {
+                c.remove(*name);
+            }
+            self.unref(id);
+        } else {
+            self.hide_lower_below(id);
+        }
+        Ok(())
     }
 
     /// Opaque whiteout: remove everything below `path` that was added before
@@ -361,9 +390,14 @@ impl<W: Write + Seek> Writer<W> {
     /// current layer added. A missing path is not an error.
     pub fn clear_lower(&mut self, path: &str) -> Result<(), Error> {
         let comps = split_path(path)?;
-        let Some(id) = self.lookup(&comps) else {
-            return Ok(());
-        };
+        if let Some(id) = self.lookup(&comps) {
+            self.hide_lower_below(id);
+        }
+        Ok(())
+    }
+
+    /// Remove the entries below directory `id` that earlier layers added.
+    fn hide_lower_below(&mut self, id: NodeId) {
         let mut stack = vec![id];
         while let Some(d) = stack.pop() {
             let layer = self.layer;
@@ -380,7 +414,6 @@ impl<W: Write + Seek> Writer<W> {
             }
             stack.extend(keep.into_iter().map(|(_, v)| v));
         }
-        Ok(())
     }
 
     /// Copy exactly `size` bytes from `data` into newly allocated blocks;

@@ -22,13 +22,6 @@ pub struct Seen {
     pub ssh_host_keys: BTreeSet<String>,
 }
 
-fn split(path: &str) -> (&str, &str) {
-    match path.rsplit_once('/') {
-        Some((d, b)) => (d, b),
-        None => ("", path),
-    }
-}
-
 /// Stream every layer of `base` through `sink`.
 pub fn stream<W: Write + Seek>(
     sink: &mut Sink<'_, W>,
@@ -39,6 +32,9 @@ pub fn stream<W: Write + Seek>(
     for (i, src) in open_layers(base)?.iter().enumerate() {
         let mut layer = src.open(sink.progress)?;
         let name = layer.source.clone();
+        // Whiteouts hide only what earlier layers added.
+        sink.w.begin_layer();
+        cap.begin_layer();
         let mut failure: Option<(String, anyhow::Error)> = None;
         let mut cb = |entry: ext4w::Entry, data: &mut dyn Read| -> Result<(), ext4w::Error> {
             let path = entry.path.clone();
@@ -71,22 +67,9 @@ fn one<W: Write + Seek>(
     entry: ext4w::Entry,
     data: &mut dyn Read,
 ) -> Result<()> {
-    let (dir, base) = split(&entry.path);
-    if base == ".wh..wh..opq" {
-        sink.w
-            .clear_dir(dir)
-            .with_context(|| format!("applying opaque whiteout in /{dir}"))?;
-        cap.forget(dir);
-        return Ok(());
-    }
-    if let Some(victim) = base.strip_prefix(".wh.") {
-        let target = if dir.is_empty() {
-            victim.to_string()
-        } else {
-            format!("{dir}/{victim}")
-        };
-        sink.remove(&target)?;
-        cap.forget(&target);
+    if let Some(wh) = ext4w::tar::Whiteout::parse(&entry.path)? {
+        wh.apply(sink.w)?;
+        cap.forget_lower(wh.target());
         return Ok(());
     }
     if let Some(name) = entry

@@ -28,8 +28,16 @@ pub struct BootFiles {
 pub struct Capture {
     dir: tempfile::TempDir,
     efi: String,
-    files: BTreeMap<String, PathBuf>,
+    files: BTreeMap<String, Captured>,
     n: u32,
+    /// The base layer being streamed (see [`Capture::begin_layer`]).
+    layer: u32,
+}
+
+/// One captured file: its temp copy and the layer it came from.
+struct Captured {
+    copy: PathBuf,
+    layer: u32,
 }
 
 /// A reader that copies everything it reads into a file.
@@ -81,6 +89,7 @@ impl Capture {
             efi: efi_path(arch),
             files: BTreeMap::new(),
             n: 0,
+            layer: 0,
         })
     }
 
@@ -95,23 +104,38 @@ impl Capture {
         self.n += 1;
         let dest = self.dir.path().join(format!("f{}", self.n));
         let f = File::create(&dest).with_context(|| format!("creating {}", dest.display()))?;
-        self.files.insert(key(path), dest);
+        let layer = self.layer;
+        self.files.insert(key(path), Captured { copy: dest, layer });
         Ok(Tee {
             inner: data,
             out: BufWriter::new(f),
         })
     }
 
-    /// Drop captures at or below a removed path (whiteouts, replaced entries).
+    /// Drop captures at or below a removed path (replaced entries).
     pub fn forget(&mut self, path: &str) {
-        if path.is_empty() {
-            self.files.clear();
-            return;
-        }
+        self.forget_if(path, |_| true);
+    }
+
+    /// Start the next base layer: its whiteouts hide earlier layers' files.
+    pub fn begin_layer(&mut self) {
+        self.layer += 1;
+    }
+
+    /// A whiteout of `path`: drop the captures at or below it that earlier
+    /// layers made; this layer's stay, as they do in the image.
+    pub fn forget_lower(&mut self, path: &str) {
+        let layer = self.layer;
+        self.forget_if(path, |c| c.layer < layer);
+    }
+
+    fn forget_if(&mut self, path: &str, drop: impl Fn(&Captured) -> bool) {
         let path = key(path);
         let prefix = format!("{path}/");
-        self.files
-            .retain(|k, _| *k != path && !k.starts_with(&prefix));
+        self.files.retain(|k, c| {
+            let below = path.is_empty() || *k == path || k.starts_with(&prefix);
+            !(below && drop(c))
+        });
     }
 
     /// Pick the newest kernel, its initrd and systemd-boot; error if missing.
@@ -129,18 +153,18 @@ impl Capture {
             );
         };
         let version = version.to_string();
-        let kernel = self.files[&format!("boot/vmlinuz-{version}")].clone();
+        let kernel = self.files[&format!("boot/vmlinuz-{version}")].copy.clone();
         let Some(initrd) = self
             .files
             .get(&format!("boot/initrd.img-{version}"))
-            .cloned()
+            .map(|c| c.copy.clone())
         else {
             bail!(
                 "rootfs has no /boot/initrd.img-{version} for its kernel: add package \
                  initramfs-tools to the profile's base packages (or to the --rootfs tarball)"
             );
         };
-        let Some(systemd_boot) = self.files.get(&self.efi).cloned() else {
+        let Some(systemd_boot) = self.files.get(&self.efi).map(|c| c.copy.clone()) else {
             bail!(
                 "rootfs has no /{}: add package systemd-boot-efi to the profile's base \
                  packages (or to the --rootfs tarball)",

@@ -4,7 +4,8 @@
 //! asserts the exit code, that the one `error:` line names the archive and
 //! the entry, that nothing is left behind and, for the archives that declare
 //! hundreds of MiB, a peak-RSS ceiling. Two more tests build images that
-//! must succeed and read them back with `debugfs`.
+//! must succeed and read them back with `debugfs`: PAX sparse files and
+//! whiteouts that may only hide lower layers.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -318,6 +319,20 @@ const CASES: &[Case] = &[
         },
         rss_mib: None,
     },
+    // Defect 3: `.wh.` names nothing.
+    Case {
+        name: "whiteout with an empty name",
+        make: |w| {
+            let mut t = Vec::new();
+            member(&mut t, "etc/.wh.", b'0', "", b"");
+            let p = write_tar(w, "wh-empty.tar", t);
+            made(
+                vec![base(w), p],
+                &["wh-empty.tar", "etc/.wh.", "empty name"],
+            )
+        },
+        rss_mib: None,
+    },
     // Defect 4: declared sizes are not trusted for memory; paths are cut.
     Case {
         name: "PAX header declaring 300 MiB",
@@ -441,6 +456,10 @@ fn debugfs(root: &Path, cmd: &str) -> String {
     s
 }
 
+fn exists(root: &Path, path: &str) -> bool {
+    !debugfs(root, &format!("stat {path}")).contains("File not found")
+}
+
 #[test]
 fn pax_sparse_files_keep_their_name_and_bytes() {
     let work = Work::new();
@@ -467,4 +486,35 @@ fn pax_sparse_files_keep_their_name_and_bytes() {
         assert_eq!(got.len(), want.len(), "{path}: size");
         assert!(got == want, "{path}: bytes differ from the sparse file");
     }
+}
+
+#[test]
+fn whiteouts_hide_only_lower_layers() {
+    let work = Work::new();
+    let mut t = Vec::new();
+    member(&mut t, "etc/own", b'0', "", b"same layer\n");
+    member(&mut t, "etc/.wh.own", b'0', "", b"");
+    member(&mut t, "etc/.wh.motd", b'0', "", b"");
+    member(&mut t, "usr/bin/own", b'0', "", b"same layer\n");
+    member(&mut t, "usr/bin/.wh..wh..opq", b'0', "", b"");
+    let layer = write_tar(&work, "wh.tar", t);
+    let r = build(&work, &[base(&work), layer]);
+    assert_eq!(r.code, Some(0), "build failed:\n{}", r.stderr);
+    let root = root_of(&work);
+    assert!(
+        exists(&root, "/etc/own"),
+        "a whiteout hid an entry of its own layer"
+    );
+    assert!(
+        !exists(&root, "/etc/motd"),
+        "lower /etc/motd not whited out"
+    );
+    assert!(
+        exists(&root, "/usr/bin/own"),
+        "an opaque whiteout hid an entry of its own layer"
+    );
+    assert!(
+        !exists(&root, "/usr/bin/true"),
+        "lower /usr/bin/true not hidden by the opaque whiteout"
+    );
 }

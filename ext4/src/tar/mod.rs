@@ -17,8 +17,10 @@ mod member;
 mod pax;
 mod sparse;
 mod stream;
+mod whiteout;
 
 pub use compress::{decompress, open};
+pub use whiteout::Whiteout;
 
 use crate::error::quote;
 use crate::{Entry, EntryKind, Error, Writer};
@@ -208,8 +210,8 @@ pub fn for_each_entry<R: Read>(
     Ok(stats)
 }
 
-/// Add every member to `w`, applying OCI whiteouts (`.wh.NAME` removes
-/// `NAME`; `.wh..wh..opq` hides what earlier layers put in its directory).
+/// Add every member to `w` as a new layer, applying OCI whiteouts
+/// ([`Whiteout`]: they hide only what earlier layers added).
 pub fn add_tar<R: Read, W: Write + Seek>(
     w: &mut Writer<W>,
     r: R,
@@ -217,26 +219,17 @@ pub fn add_tar<R: Read, W: Write + Seek>(
 ) -> Result<TarStats, Error> {
     w.begin_layer();
     let mut whiteouts = 0u64;
-    let mut stats = for_each_entry(r, source, &mut |entry, data| {
-        let (dir, base) = match entry.path.rsplit_once('/') {
-            Some((d, b)) => (d, b),
-            None => ("", entry.path.as_str()),
-        };
-        if base == ".wh..wh..opq" {
-            whiteouts += 1;
-            return w.clear_lower(dir);
-        }
-        if let Some(name) = base.strip_prefix(".wh.") {
-            whiteouts += 1;
-            let p = if dir.is_empty() {
-                name.to_string()
-            } else {
-                format!("{dir}/{name}")
-            };
-            return w.remove(&p);
-        }
-        w.add(entry, data)
-    })?;
+    let mut stats = for_each_entry(
+        r,
+        source,
+        &mut |entry, data| match Whiteout::parse(&entry.path)? {
+            Some(wh) => {
+                whiteouts += 1;
+                wh.apply(w)
+            }
+            None => w.add(entry, data),
+        },
+    )?;
     stats.whiteouts = whiteouts;
     Ok(stats)
 }
