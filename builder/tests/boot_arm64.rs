@@ -21,24 +21,12 @@ fn vm_boot_arm64_immutable_node() {
 /// must fail (fast: the agent is checked before anything is built).
 #[test]
 fn arm64_boot_test_fails_rather_than_returns_without_ci() {
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "vm_boot_arm64_immutable_node", "--nocapture"])
-        .env_remove("CI")
-        .env_remove("KUBEBAKE_BOOT_ARM64")
-        .env(
+    common::vm::assert_rerun_fails(
+        "vm_boot_arm64_immutable_node",
+        &[(
             "KUBEBAKE_TEST_FIRSTBOOT_ARM64",
             "/nonexistent/kubebake-firstboot",
-        )
-        .output()
-        .expect("re-running the test binary");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "the arm64 boot test passed with a missing agent:\n{text}"
-    );
-    assert!(
-        text.contains("VM test prerequisite missing: /nonexistent/kubebake-firstboot"),
-        "{text}"
+        )],
+        "VM test prerequisite missing: /nonexistent/kubebake-firstboot",
     );
 }

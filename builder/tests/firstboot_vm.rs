@@ -611,24 +611,9 @@ fn vm_firstboot_jws_error_stops_with_expired_token_advice() {
 /// a case must fail (fast: before any image is built).
 #[test]
 fn firstboot_vm_fails_rather_than_returns_on_a_missing_input() {
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "vm_firstboot_worker_joins_on_second_nic_hostname_persists",
-            "--nocapture",
-        ])
-        .env_remove("CI")
-        .env("KUBEBAKE_TEST_ROOTFS_AMD64", "/nonexistent/rootfs.tar")
-        .output()
-        .expect("re-running the test binary");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "the VM case passed with a missing rootfs:\n{text}"
-    );
-    assert!(
-        text.contains("KUBEBAKE_TEST_ROOTFS_AMD64=/nonexistent/rootfs.tar is not a file"),
-        "{text}"
+    common::vm::assert_rerun_fails(
+        "vm_firstboot_worker_joins_on_second_nic_hostname_persists",
+        &[("KUBEBAKE_TEST_ROOTFS_AMD64", "/nonexistent/rootfs.tar")],
+        "KUBEBAKE_TEST_ROOTFS_AMD64=/nonexistent/rootfs.tar is not a file",
     );
 }

@@ -271,6 +271,13 @@ kubernetes:
     )
 }
 
+/// Every `(key, want)` of `pairs` via [`flag`].
+fn flags(b: &Boot, pairs: &[(&str, &str)]) {
+    for (k, v) in pairs {
+        flag(b, k, v);
+    }
+}
+
 fn flag(b: &Boot, key: &str, want: &str) {
     assert_eq!(
         b.get(key),
@@ -408,19 +415,25 @@ pub fn check_node(arch: Arch, b: &Boot, comps: &[Component], ssh_key: &str) {
     }
 
     // cgroup v2 with memory; modules, sysctls, swap.
-    flag(b, "cgroup_fs", "cgroup2fs");
     let ctl: Vec<&str> = b.get("cgroup_controllers").split(' ').collect();
     assert!(ctl.contains(&"memory"), "cgroup controllers {ctl:?}");
-    flag(b, "module_br_netfilter", "loaded");
-    flag(b, "module_overlay", "loaded");
-    flag(b, "sysctl_net.bridge.bridge-nf-call-iptables", "1");
-    flag(b, "sysctl_net.bridge.bridge-nf-call-ip6tables", "1");
-    flag(b, "sysctl_net.ipv4.ip_forward", "1");
-    flag(b, "swaps", "0");
+    // ... and containerd with the systemd cgroup driver.
+    flags(
+        b,
+        &[
+            ("cgroup_fs", "cgroup2fs"),
+            ("module_br_netfilter", "loaded"),
+            ("module_overlay", "loaded"),
+            ("sysctl_net.bridge.bridge-nf-call-iptables", "1"),
+            ("sysctl_net.bridge.bridge-nf-call-ip6tables", "1"),
+            ("sysctl_net.ipv4.ip_forward", "1"),
+            ("swaps", "0"),
+            ("containerd_active", "active"),
+            ("containerd_config_systemdcgroup", "SystemdCgroup=true"),
+        ],
+    );
 
-    // containerd with the systemd cgroup driver; the CRI answers.
-    flag(b, "containerd_active", "active");
-    flag(b, "containerd_config_systemdcgroup", "SystemdCgroup=true");
+    // The CRI answers.
     let crictl_real = comps.iter().any(|c| c.name == "crictl" && c.real);
     flag(
         b,
@@ -448,29 +461,30 @@ pub fn check_node(arch: Arch, b: &Boot, comps: &[Component], ssh_key: &str) {
         id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
         "machine-id {id:?}"
     );
-    flag(b, "resolv_conf", "present");
     // The embedded worker seed ran to the end (join through the double).
-    flag(b, "firstboot_done", "yes");
     // /etc and /opt/cni/bin are overlays with their upper layer on STATE;
-    // kubeadm's directories are writable through /etc's.
-    flag(b, "mount_etc", "overlay");
-    flag(b, "mount_opt_cni_bin", "overlay");
-    for d in [
-        "_etc_kubernetes",
-        "_etc_cni_net_d",
-        "_etc_containerd_certs_d",
-    ] {
-        flag(b, &format!("writable{d}"), "yes");
-    }
-    flag(b, "cni_bridge", "present");
-    // The seed's host settings, applied by the agent to the read-only image
-    // through the /etc overlay (and kept across reboots).
-    flag(b, "hostname", "boottest-node");
-    flag(b, "etc_hostname", "boottest-node");
-    flag(b, "user_ops", "ops:/bin/bash");
-    flag(b, "user_ops_groups", "ops adm");
-    flag(b, "timezone", "../usr/share/zoneinfo/Europe/Berlin");
-    flag(b, "seed_file", "640 root written-by-the-seed");
+    // kubeadm's directories are writable through /etc's. The seed's host
+    // settings, applied by the agent to the read-only image through the /etc
+    // overlay (and kept across reboots).
+    flags(
+        b,
+        &[
+            ("resolv_conf", "present"),
+            ("firstboot_done", "yes"),
+            ("mount_etc", "overlay"),
+            ("mount_opt_cni_bin", "overlay"),
+            ("writable_etc_kubernetes", "yes"),
+            ("writable_etc_cni_net_d", "yes"),
+            ("writable_etc_containerd_certs_d", "yes"),
+            ("cni_bridge", "present"),
+            ("hostname", "boottest-node"),
+            ("etc_hostname", "boottest-node"),
+            ("user_ops", "ops:/bin/bash"),
+            ("user_ops_groups", "ops adm"),
+            ("timezone", "../usr/share/zoneinfo/Europe/Berlin"),
+            ("seed_file", "640 root written-by-the-seed"),
+        ],
+    );
     check_kubelet_wiring(b);
     check_ssh(b, ssh_key);
 }

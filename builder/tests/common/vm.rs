@@ -104,6 +104,25 @@ pub fn require(ok: bool, what: &str) {
     assert!(ok, "VM test prerequisite missing: {what}");
 }
 
+/// Re-run `test` of the current test binary in a child without `CI` and with
+/// `env`, and assert that it fails saying `want` (issue 9, defect 25: a VM
+/// test with a missing input used to return and pass unless `CI=true`).
+pub fn assert_rerun_fails(test: &str, env: &[(&str, &str)], want: &str) {
+    let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
+    cmd.args(["--exact", test, "--nocapture"]).env_remove("CI");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("re-running the test binary");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{test} passed:\n{text}");
+    assert!(
+        text.contains(want),
+        "{test} failed without {want:?}:\n{text}"
+    );
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
