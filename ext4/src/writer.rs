@@ -186,10 +186,42 @@ impl<W: Write + Seek> Writer<W> {
         Ok(cur)
     }
 
-    /// Why the parent `comps` of `path` cannot hold entries.
-    fn not_a_dir(&self, _path: &str, comps: &[&[u8]], _id: NodeId) -> String {
+    /// Why the parent `comps` of `path` (node `id`) cannot hold entries; for
+    /// a symlink (`bin -> usr/bin` on a merged-/usr base), where to put the
+    /// entry instead.
+    fn not_a_dir(&self, path: &str, comps: &[&[u8]], id: NodeId) -> String {
         let shown = crate::error::quote(&String::from_utf8_lossy(&comps.join(&b'/')));
-        format!("parent component {shown} is not a directory")
+        let node = &self.nodes[id];
+        let NodeKind::Symlink { target, .. } = &node.kind else {
+            return format!("parent component {shown} is not a directory");
+        };
+        let whence = if node.layer < self.layer {
+            " from a lower layer"
+        } else {
+            ""
+        };
+        let mut msg = format!(
+            "parent component {shown} is a symlink{whence} to {}, not a directory",
+            crate::error::quote(&String::from_utf8_lossy(target))
+        );
+        let dir = resolve(&comps[..comps.len() - 1], target);
+        let dir_comps: Vec<&[u8]> = dir.iter().map(Vec::as_slice).collect();
+        let is_dir = self
+            .lookup(&dir_comps)
+            .is_some_and(|d| matches!(self.nodes[d].kind, NodeKind::Dir { .. }));
+        if is_dir {
+            let rest = split_path(path).unwrap_or_default();
+            let mut better = dir_comps;
+            better.extend_from_slice(&rest[comps.len()..]);
+            let merged =
+                comps.len() == 1 && dir.len() == 2 && dir[0] == b"usr" && dir[1] == comps[0];
+            msg.push_str(&format!(
+                "{}: put the entry at {} instead",
+                if merged { " (a merged-/usr base)" } else { "" },
+                crate::error::quote(&String::from_utf8_lossy(&better.join(&b'/')))
+            ));
+        }
+        msg
     }
 
     /// Drop one reference to `id`; free its subtree when unreferenced.
@@ -514,6 +546,26 @@ impl<W: Write + Seek> Writer<W> {
         self.lookup(&[name])
             .ok_or_else(|| Error::Limit("lost+found could not be created".into()))
     }
+}
+
+/// Where symlink `target` in directory `dir` points, resolved lexically
+/// (`..` stops at the root).
+fn resolve(dir: &[&[u8]], target: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = if target.starts_with(b"/") {
+        Vec::new()
+    } else {
+        dir.iter().map(|c| c.to_vec()).collect()
+    };
+    for c in target.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            c => out.push(c.to_vec()),
+        }
+    }
+    out
 }
 
 /// Fill `buf` completely; an early EOF is an error.

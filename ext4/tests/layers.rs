@@ -1,7 +1,8 @@
 //! Layers through `tar::add_tar` (issue 9): OCI whiteouts hide only what
 //! lower layers added, never entries of their own layer; a whiteout with an
-//! empty name is an error. Images are read back with the pure-Rust
-//! `ext4-view`.
+//! empty name is an error; a file below a lower layer's `bin -> usr/bin`
+//! symlink is refused with the path to use instead. Images are read back
+//! with the pure-Rust `ext4-view`.
 
 mod common;
 
@@ -97,4 +98,36 @@ fn whiteout_with_an_empty_name_is_an_error() {
             assert!(msg.contains(want), "{want:?} missing from {msg:?}");
         }
     }
+}
+
+#[test]
+fn file_below_a_merged_usr_symlink_names_the_real_path() {
+    let base = tar(&[
+        ("usr/bin/", b'5', "", b""),
+        ("usr/sbin/", b'5', "", b""),
+        ("bin", b'2', "usr/bin", b""),
+        ("sbin", b'2', "/usr/sbin", b""),
+    ]);
+    for (path, better) in [("bin/tool", "usr/bin/tool"), ("sbin/a/b", "usr/sbin/a/b")] {
+        let layer = tar(&[(path, b'0', "", b"#!/bin/sh\n")]);
+        let msg = image(&[base.clone(), layer])
+            .err()
+            .unwrap_or_else(|| panic!("{path} accepted"))
+            .to_string();
+        for want in [
+            "layer1.tar",
+            path,
+            "symlink",
+            "lower layer",
+            "merged-/usr",
+            better,
+        ] {
+            assert!(msg.contains(want), "{want:?} missing from {msg:?}");
+        }
+    }
+    // Below a regular file: no suggestion, still the plain reason.
+    let layer = tar(&[("usr/bin/x/y", b'0', "", b"")]);
+    let base = tar(&[("usr/bin/x", b'0', "", b"file")]);
+    let msg = image(&[base, layer]).expect_err("refused").to_string();
+    assert!(msg.contains("is not a directory"), "{msg}");
 }

@@ -388,6 +388,26 @@ const CASES: &[Case] = &[
         },
         rss_mib: None,
     },
+    // Defect 6: a file below the merged-/usr `bin` symlink.
+    Case {
+        name: "file below bin on a merged-usr base",
+        make: |w| {
+            let mut t = Vec::new();
+            member(&mut t, "bin/tool", b'0', "", b"#!/bin/sh\n");
+            let p = write_tar(w, "bin-layer.tar", t);
+            made(
+                vec![base(w), p],
+                &[
+                    "bin-layer.tar",
+                    "bin/tool",
+                    "symlink",
+                    "lower layer",
+                    "usr/bin/tool",
+                ],
+            )
+        },
+        rss_mib: None,
+    },
 ];
 
 /// The first 300 characters of `line`.
