@@ -41,7 +41,10 @@ sed 's/^/BOOTTEST-REC /' /var/lib/kubeadm-double/records.log >&3 2>/dev/null
 # line when the agent ran).
 agent_lines() {
   journalctl --sync 2>/dev/null
-  journalctl -b -u kubebake-firstboot.service -o cat --no-pager 2>/dev/null | grep '^kubebake: '
+  # --merge: on a boot after the first, journald files this boot under the
+  # transient machine-id it started with, not the one kubebake-state.service
+  # bind-mounts on /etc/machine-id afterwards (see README, Known gaps).
+  journalctl --merge -b -u kubebake-firstboot.service -o cat --no-pager 2>/dev/null | grep '^kubebake: '
 }
 if [ "$(prop ConditionResult)" = yes ]; then
   for i in $(seq 1 30); do
