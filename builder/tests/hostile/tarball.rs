@@ -375,7 +375,17 @@ const CASES: &[Case] = &[
         },
         rss_mib: None,
     },
-    // Defect 5: a data-phase error names the archive.
+    // Defect 5: the type letter; a data-phase error names the archive.
+    Case {
+        name: "unknown member type Z",
+        make: |w| {
+            let mut t = Vec::new();
+            member(&mut t, "etc/odd", b'Z', "", b"");
+            let p = write_tar(w, "odd.tar", t);
+            made(vec![base(w), p], &["odd.tar", "etc/odd", "'Z'"])
+        },
+        rss_mib: None,
+    },
     Case {
         name: "file data cut off",
         make: |w| {

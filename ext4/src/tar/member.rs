@@ -232,8 +232,29 @@ fn kind(h: &tar::Header, size: u64, link: Option<Vec<u8>>) -> Result<EntryKind, 
             EntryKind::BlockDevice { major, minor }
         }
         tar::EntryType::Fifo => EntryKind::Fifo,
-        other => return Err(format!("unsupported member type {other:?}")),
+        other => return Err(unsupported(other.as_byte())),
     })
+}
+
+/// "unsupported member type 'Z'", with what the type is when known.
+fn unsupported(t: u8) -> String {
+    let letter = if t.is_ascii_graphic() {
+        format!("'{}'", t as char)
+    } else {
+        format!("0x{t:02x}")
+    };
+    let what = match t {
+        b'D' => " (a GNU dump directory)",
+        b'M' => " (a GNU multi-volume continuation)",
+        b'N' => " (an old GNU long name)",
+        b'V' => " (a GNU volume label)",
+        b'A'..=b'Z' => " (a vendor extension)",
+        _ => "",
+    };
+    format!(
+        "unsupported member type {letter}{what}: only files, directories, symlinks, hard \
+         links, devices and FIFOs go into the image"
+    )
 }
 
 #[cfg(test)]
@@ -246,6 +267,14 @@ mod tests {
         assert_eq!(normalise(b"./").as_deref(), Ok(""));
         assert!(normalise(b"/etc/passwd").is_err());
         assert!(normalise(b"a/../../b").is_err());
+    }
+
+    #[test]
+    fn unsupported_types_are_named_by_their_letter() {
+        let m = unsupported(b'Z');
+        assert!(m.contains("'Z'") && m.contains("vendor"), "{m}");
+        assert!(unsupported(b'V').contains("'V' (a GNU volume label)"));
+        assert!(unsupported(0x01).contains("0x01"));
     }
 
     #[test]
