@@ -11,6 +11,7 @@ use crate::damage::Warning;
 use crate::error::{Error, Result};
 use crate::window::Window;
 
+mod header;
 mod read;
 pub use read::read;
 
