@@ -91,6 +91,16 @@ impl Work {
 
 /// Run `cmd` under `/usr/bin/time` (peak RSS) and collect its output.
 pub fn run(cmd: Command) -> Run {
+    run_limited(cmd, None)
+}
+
+/// [`run`], killed after `seconds` (a hang then fails the case with exit
+/// code 124 or 137 instead of hanging the suite).
+pub fn run_with_timeout(cmd: Command, seconds: u64) -> Run {
+    run_limited(cmd, Some(seconds))
+}
+
+fn run_limited(cmd: Command, timeout: Option<u64>) -> Run {
     let time = Path::new("/usr/bin/time");
     assert!(
         time.is_file(),
@@ -98,13 +108,13 @@ pub fn run(cmd: Command) -> Run {
     );
     let rss_file = tempfile::NamedTempFile::new().expect("rss file");
     let mut timed = Command::new(time);
-    timed
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(rss_file.path())
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
+    timed.arg("-f").arg("%M").arg("-o").arg(rss_file.path());
+    if let Some(secs) = timeout {
+        timed
+            .args(["timeout", "--kill-after=5"])
+            .arg(secs.to_string());
+    }
+    timed.arg(cmd.get_program()).args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => timed.env(k, v),
