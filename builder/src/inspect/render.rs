@@ -108,8 +108,9 @@ fn kubernetes_line(m: &Value, cs: &[ManifestComponent]) -> String {
         format!("kubernetes version unknown (the binaries disagree; the profile names {profile})")
     } else {
         format!(
-            "kubernetes version unknown: {} not a pinned download (the profile names {profile})",
-            unknown.join(", ")
+            "kubernetes version unknown: {} {} no known version (the profile names {profile})",
+            unknown.join(", "),
+            if unknown.len() == 1 { "has" } else { "have" }
         )
     }
 }
