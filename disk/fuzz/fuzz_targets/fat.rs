@@ -1,0 +1,11 @@
+//! Arbitrary bytes as a FAT volume: the probe, then listing and reading files as
+//! `kubebake inspect` does for the ESP (bounded listing, size-limited reads).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let img = kubebake_disk_fuzz::shared(data);
+    let _ = kubebake_disk::probe::identify(&mut img.clone());
+    kubebake_disk_fuzz::fat_like(|| img.clone());
+});
