@@ -360,46 +360,18 @@ where
     R: Read + Seek,
     W: Fn() -> io::Result<Window<R>>,
 {
-    let files = fat::list(ReadOnly(window()?))?;
+    let files = fat::list(window()?)?;
     let entry = files
         .iter()
         .map(|(p, _)| p)
         .find(|p| p.starts_with("loader/entries/") && p.ends_with(".conf"));
     if let Some(e) = entry {
-        let text = fat::read_file(ReadOnly(window()?), e, MAX_CMDLINE)?;
+        let text = fat::read_file(window()?, e, MAX_CMDLINE)?;
         return Ok(boot::options_of(&String::from_utf8_lossy(&text)));
     }
     if files.iter().any(|(p, _)| p == "cmdline.txt") {
-        let text = fat::read_file(ReadOnly(window()?), "cmdline.txt", MAX_CMDLINE)?;
+        let text = fat::read_file(window()?, "cmdline.txt", MAX_CMDLINE)?;
         return Ok(Some(String::from_utf8_lossy(&text).trim().to_string()));
     }
     Ok(None)
-}
-
-/// A reader that refuses writes: the FAT reader wants Read + Write + Seek but
-/// must never change the image.
-struct ReadOnly<R>(R);
-
-impl<R: Read> Read for ReadOnly<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl<R: Seek> Seek for ReadOnly<R> {
-    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
-        self.0.seek(to)
-    }
-}
-
-impl<R> io::Write for ReadOnly<R> {
-    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-        Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "inspect never writes to the image",
-        ))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use crate::cache::PageCache;
 use crate::error::{Error, Result};
 use crate::fatfix;
+use crate::fatread::{Dir, Volume, MAX_DEPTH, MAX_ENTRIES};
 
 /// How to format a FAT volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,93 +268,88 @@ pub fn build<T: Read + Write + Seek>(
     Ok(())
 }
 
-/// Bounds on [`list`]: a directory cluster chain that loops, or a subdirectory that points
-/// back at its parent, must not walk forever.
-const MAX_DEPTH: usize = 32;
-const MAX_ENTRIES: usize = 100_000;
-
-fn too_much(what: String) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, what)
+fn invalid(msg: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg)
 }
 
-fn walk<T: fatfs::ReadWriteSeek>(
-    dir: fatfs::Dir<'_, T>,
+fn walk<T: Read + Seek>(
+    v: &mut Volume<T>,
+    dir: Dir,
     prefix: &str,
     depth: usize,
     seen: &mut usize,
     out: &mut Vec<(String, u64)>,
 ) -> Result<()> {
+    let shown = if prefix.is_empty() { "/" } else { prefix };
     if depth > MAX_DEPTH {
-        return Err(fat_err("listing", prefix)(too_much(format!(
+        return Err(fat_err("listing", shown)(invalid(format!(
             "directories nest deeper than {MAX_DEPTH} (a loop?)"
         ))));
     }
-    for entry in dir.iter() {
-        let entry = entry.map_err(fat_err("listing", prefix))?;
+    for e in v.read_dir(dir, shown)? {
         *seen += 1;
         if *seen > MAX_ENTRIES {
-            return Err(fat_err("listing", prefix)(too_much(format!(
+            return Err(fat_err("listing", shown)(invalid(format!(
                 "more than {MAX_ENTRIES} directory entries (a loop?)"
             ))));
         }
-        let name = entry.file_name();
-        if name == "." || name == ".." {
-            continue;
-        }
         let path = if prefix.is_empty() {
-            name
+            e.name.clone()
         } else {
-            format!("{prefix}/{name}")
+            format!("{prefix}/{}", e.name)
         };
-        if entry.is_dir() {
-            walk(entry.to_dir(), &path, depth + 1, seen, out)?;
-        } else if entry.is_file() {
-            out.push((path, entry.len()));
+        if e.is_dir {
+            walk(v, Dir::Chain(e.first_cluster), &path, depth + 1, seen, out)?;
+        } else {
+            out.push((path, u64::from(e.size)));
         }
     }
     Ok(())
 }
 
 /// Every regular file of the volume with its size, sorted by path ("EFI/BOOT/BOOTX64.EFI").
-/// Nothing is written to `target`. A volume nesting deeper than 32 directories or holding
-/// more than 100 000 entries (a looping chain, in practice) is an error.
-pub fn list<T: Read + Write + Seek>(target: T) -> Result<Vec<(String, u64)>> {
-    let mut disk = PageCache::new(target).map_err(fat_err("opening", "/"))?;
-    let fs = fatfs::FileSystem::new(&mut disk, fatfs::FsOptions::new())
-        .map_err(fat_err("mounting", "/"))?;
+/// Read with our own checked reader (the volume may be hostile); nothing is written. A
+/// volume nesting deeper than 32 directories or holding more than 100 000 entries (a
+/// looping chain, in practice) is an error, as is a cluster outside the data area.
+pub fn list<T: Read + Seek>(target: T) -> Result<Vec<(String, u64)>> {
+    let mut v = Volume::open(target)?;
     let mut out = Vec::new();
-    walk(fs.root_dir(), "", 0, &mut 0, &mut out)?;
+    walk(&mut v, Dir::FixedRoot, "", 0, &mut 0, &mut out)?;
     out.sort();
     Ok(out)
 }
 
 /// The content of one file of at most `limit` bytes (path '/'-separated, case-insensitive
-/// as FAT is); a larger one is [`Error::TooLarge`]. Nothing is written to `target`.
-pub fn read_file<T: Read + Write + Seek>(target: T, path: &str, limit: u64) -> Result<Vec<u8>> {
+/// as FAT is; long or short names); a larger one is [`Error::TooLarge`]. Read with our own
+/// checked reader; nothing is written.
+pub fn read_file<T: Read + Seek>(target: T, path: &str, limit: u64) -> Result<Vec<u8>> {
     let parts = components(path)?;
-    let mut disk = PageCache::new(target).map_err(fat_err("opening", "/"))?;
-    let fs = fatfs::FileSystem::new(&mut disk, fatfs::FsOptions::new())
-        .map_err(fat_err("mounting", "/"))?;
-    let mut file = fs
-        .root_dir()
-        .open_file(&parts.join("/"))
-        .map_err(fat_err("opening", path))?;
-    let size = file
-        .seek(SeekFrom::End(0))
-        .and_then(|n| file.seek(SeekFrom::Start(0)).map(|_| n))
-        .map_err(fat_err("reading", path))?;
-    if size > limit {
-        return Err(Error::TooLarge {
-            path: path.to_string(),
-            size,
-            limit,
-        });
+    let mut v = Volume::open(target)?;
+    let mut dir = Dir::FixedRoot;
+    for (i, part) in parts.iter().enumerate() {
+        let e = v
+            .read_dir(dir, path)?
+            .into_iter()
+            .find(|e| e.matches(part))
+            .ok_or_else(|| {
+                fat_err("opening", path)(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no {part:?} in its directory"),
+                ))
+            })?;
+        let last = i + 1 == parts.len();
+        match (last, e.is_dir) {
+            (true, false) => return v.read_file(&e, path, limit),
+            (false, true) => dir = Dir::Chain(e.first_cluster),
+            (true, true) => return Err(fat_err("reading", path)(invalid("is a directory".into()))),
+            (false, false) => {
+                return Err(fat_err("opening", path)(invalid(format!(
+                    "{part:?} is a file, not a directory"
+                ))))
+            }
+        }
     }
-    let mut out = Vec::new();
-    file.take(limit)
-        .read_to_end(&mut out)
-        .map_err(fat_err("reading", path))?;
-    Ok(out)
+    Err(fat_err("opening", path)(invalid("empty path".into())))
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ mod error;
 pub mod ext4read;
 pub mod fat;
 mod fatfix;
+mod fatread;
 pub mod gpt;
 pub mod guid;
 pub mod image;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::fatread::Bpb;
 
 /// What [`identify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -208,43 +209,11 @@ fn parse_ext4(sb: &[u8]) -> Option<Ext4Info> {
 }
 
 fn parse_fat(bs: &[u8]) -> Option<FatInfo> {
-    if bs.len() < 512 || bs[510] != 0x55 || bs[511] != 0xAA {
-        return None;
-    }
-    let bps = u32::from(le16(bs, 11));
-    let spc = u32::from(bs[13]);
-    let reserved = u64::from(le16(bs, 14));
-    let fats = u64::from(bs[16]);
-    let root_entries = u64::from(le16(bs, 17));
-    let total16 = u64::from(le16(bs, 19));
-    let fat16_size = u64::from(le16(bs, 22));
-    let total32 = u64::from(le32(bs, 32));
-    if !matches!(bps, 512 | 1024 | 2048 | 4096)
-        || spc == 0
-        || !spc.is_power_of_two()
-        || reserved == 0
-        || !(1..=2).contains(&fats)
-    {
-        return None;
-    }
-    let fat_size = if fat16_size != 0 {
-        fat16_size
-    } else {
-        u64::from(le32(bs, 36))
-    };
-    let total = if total16 != 0 { total16 } else { total32 };
-    let root_sectors = (root_entries * 32).div_ceil(u64::from(bps));
-    let meta = reserved + fats * fat_size + root_sectors;
-    if fat_size == 0 || total <= meta {
-        return None;
-    }
-    let clusters = (total - meta) / u64::from(spc);
-    let kind = if clusters < 4085 {
-        "FAT12"
-    } else if clusters < 65525 {
-        "FAT16"
-    } else {
-        "FAT32"
+    let bpb = Bpb::parse(bs)?;
+    let kind = match bpb.bits {
+        12 => "FAT12",
+        16 => "FAT16",
+        _ => "FAT32",
     };
     // Extended BPB: FAT32 at 64, FAT12/16 at 36; signature 0x29 means id and label follow.
     let ext = if kind == "FAT32" { 64 } else { 36 };
@@ -264,10 +233,10 @@ fn parse_fat(bs: &[u8]) -> Option<FatInfo> {
         kind,
         label,
         volume_id,
-        bytes_per_sector: bps,
-        cluster_size: bps * spc,
-        total_sectors: total,
-        clusters,
+        bytes_per_sector: bpb.bytes_per_sector,
+        cluster_size: bpb.bytes_per_sector * bpb.sectors_per_cluster,
+        total_sectors: bpb.total_sectors,
+        clusters: bpb.clusters,
     })
 }
 

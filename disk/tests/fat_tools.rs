@@ -444,3 +444,102 @@ fn many_long_names_in_one_directory() {
     let listed = fat::list(File::open(&img).map(ReadOnly).expect("open")).expect("list");
     assert_eq!(listed.len(), 261);
 }
+
+/// A volume from our writer, in memory, with `CMDLINE.TXT` (an 8.3 name: one short entry)
+/// and a subdirectory `DIR`.
+fn volume_in_memory() -> Vec<u8> {
+    let o = opts(MIB, "");
+    let mut cur = std::io::Cursor::new(vec![0u8; MIB as usize]);
+    let file = |path: &str, data: &[u8]| FatFile {
+        path: path.into(),
+        source: Source::Bytes(data.to_vec()),
+    };
+    fat::build(
+        Window::new(&mut cur, 0, Some(MIB)),
+        &o,
+        &[
+            file("CMDLINE.TXT", b"console=tty0\n"),
+            file("DIR/X.TXT", b"x\n"),
+        ],
+    )
+    .expect("build");
+    cur.into_inner()
+}
+
+fn entry_at(img: &[u8], short: &[u8; 11]) -> usize {
+    img.windows(11)
+        .position(|w| w == short)
+        .unwrap_or_else(|| panic!("no entry {short:?}"))
+}
+
+/// Found by the `fat` fuzz target (disk/fuzz): a file whose first cluster is 0 or 1 made
+/// fatfs compute `cluster - 2` (an overflow panic with overflow checks, a read of some
+/// other place of the image without). Such a cluster is now an error naming the file.
+#[test]
+fn clusters_outside_the_data_area_are_refused_not_followed() {
+    let img = volume_in_memory();
+    let cur = |img: &[u8]| std::io::Cursor::new(img.to_vec());
+    assert_eq!(
+        fat::read_file(cur(&img), "cmdline.txt", 100).expect("read"),
+        b"console=tty0\n"
+    );
+    let at = entry_at(&img, b"CMDLINE TXT");
+    for cluster in [0u16, 1, 0xfff0] {
+        let mut bad = img.clone();
+        bad[at + 26..at + 28].copy_from_slice(&cluster.to_le_bytes());
+        let e = fat::read_file(cur(&bad), "CMDLINE.TXT", 100).expect_err("bad cluster");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("CMDLINE.TXT") && msg.contains(&format!("cluster {cluster} is outside")),
+            "{msg}"
+        );
+    }
+}
+
+/// A directory whose cluster chain loops back on itself and never ends ends in an error,
+/// not a hang.
+#[test]
+fn a_looping_directory_chain_is_an_error() {
+    let mut img = volume_in_memory();
+    let at = entry_at(&img, b"DIR        ");
+    let cluster = usize::from(u16::from_le_bytes([img[at + 26], img[at + 27]]));
+    match probe::identify(&mut std::io::Cursor::new(&img)).expect("probe") {
+        FsInfo::Fat(i) => assert_eq!(i.kind, "FAT12", "the patch below is for FAT12"),
+        other => panic!("{other:?}"),
+    }
+    let le16 = |o: usize| usize::from(u16::from_le_bytes([img[o], img[o + 1]]));
+    let (bps, spc, reserved) = (le16(11), usize::from(img[13]), le16(14));
+    let (fats, root_entries, fat_sectors) = (usize::from(img[16]), le16(17), le16(22));
+    // The FAT entry of DIR's cluster points back at itself.
+    let off = reserved * bps + cluster + cluster / 2;
+    let v = le16(off) as u16;
+    let c = cluster as u16;
+    let v = if cluster % 2 == 0 {
+        (v & 0xf000) | c
+    } else {
+        (v & 0x000f) | (c << 4)
+    };
+    img[off..off + 2].copy_from_slice(&v.to_le_bytes());
+    // And its cluster is full of entries, with no end marker.
+    let data = (reserved + fats * fat_sectors) * bps + root_entries * 32;
+    let start = data + (cluster - 2) * spc * bps;
+    for (i, e) in img[start..start + spc * bps]
+        .chunks_exact_mut(32)
+        .enumerate()
+    {
+        e.fill(0);
+        e[..11].copy_from_slice(format!("F{i:<7}TXT").as_bytes());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(fat::list(std::io::Cursor::new(img)).map_err(|e| e.to_string()));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("fat::list hung on a looping chain");
+    let msg = got.expect_err("a loop must be an error");
+    assert!(
+        msg.contains("DIR") && msg.contains("more than 100000"),
+        "{msg}"
+    );
+}

@@ -67,37 +67,13 @@ pub fn extents(found: &Found, size: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// A reader that refuses writes (the FAT reader's signature wants Write).
-pub struct ReadOnly<R>(pub R);
-
-impl<R: Read> Read for ReadOnly<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl<R: Seek> Seek for ReadOnly<R> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        self.0.seek(to)
-    }
-}
-
-impl<R> io::Write for ReadOnly<R> {
-    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-        Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only"))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// What inspect does with one FAT volume: list it, read a loader entry or cmdline.txt.
 pub fn fat_like<R: Read + Seek, F: Fn() -> R>(open: F) {
-    let Ok(files) = fat::list(ReadOnly(open())) else {
+    let Ok(files) = fat::list(open()) else {
         return;
     };
     for (path, _) in files.iter().take(4) {
-        let _ = fat::read_file(ReadOnly(open()), path, MAX_FILE);
+        let _ = fat::read_file(open(), path, MAX_FILE);
     }
 }
 
