@@ -162,6 +162,9 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// An ext4 superblock whose sizes cannot be right (checked before ext4-view reads it).
+    #[error("ext4 superblock: {0}")]
+    Ext4Superblock(String),
     /// A bad argument (label too long, duplicate path, ...).
     #[error("{0}")]
     Invalid(String),

@@ -20,7 +20,47 @@ impl<F: Read + Seek> ext4_view::Ext4Read for Reader<F> {
     }
 }
 
-fn open<F: Read + Seek + 'static>(f: F) -> Result<ext4_view::Ext4> {
+/// The most block groups read: ext4-view allocates a descriptor for each before looking at
+/// any, so a superblock claiming billions would abort the process. 2^18 groups of 32768
+/// 4 KiB blocks is a 32 TiB filesystem.
+pub const MAX_BLOCK_GROUPS: u64 = 1 << 18;
+
+/// Check what ext4-view sizes its allocations by (block and group counts) against the
+/// window the filesystem is in, before it sees the superblock.
+fn check_superblock<F: Read + Seek>(f: &mut F) -> Result<()> {
+    let io = |e| Error::io("reading the ext4 superblock", 1024, e);
+    let window = f.seek(SeekFrom::End(0)).map_err(io)?;
+    let mut sb = [0u8; 0x160];
+    f.seek(SeekFrom::Start(1024)).map_err(io)?;
+    if f.read_exact(&mut sb).is_err() {
+        return Ok(()); // too short: ext4-view says so
+    }
+    let le32 = |o: usize| u32::from_le_bytes([sb[o], sb[o + 1], sb[o + 2], sb[o + 3]]);
+    let blocks = u64::from(le32(0x150)) << 32 | u64::from(le32(0x04));
+    let (first, per_group, log) = (u64::from(le32(0x14)), u64::from(le32(0x20)), le32(0x18));
+    if per_group == 0 || log > 6 || u16::from_le_bytes([sb[0x38], sb[0x39]]) != 0xef53 {
+        return Ok(()); // not ext4, or refused by ext4-view without allocating
+    }
+    let groups = blocks.saturating_sub(first).div_ceil(per_group);
+    if groups > MAX_BLOCK_GROUPS {
+        return Err(Error::Ext4Superblock(format!(
+            "{groups} block groups ({blocks} blocks, {per_group} per group); at most \
+             {MAX_BLOCK_GROUPS} are read"
+        )));
+    }
+    let bytes = blocks.saturating_mul(1024 << log);
+    if bytes > window {
+        return Err(Error::Ext4Superblock(format!(
+            "{blocks} blocks of {} bytes ({bytes} bytes) do not fit in the {window} bytes \
+             it is in (a truncated image?)",
+            1024 << log
+        )));
+    }
+    Ok(())
+}
+
+fn open<F: Read + Seek + 'static>(mut f: F) -> Result<ext4_view::Ext4> {
+    check_superblock(&mut f)?;
     ext4_view::Ext4::load(Box::new(Reader(f))).map_err(|source| Error::Ext4 {
         what: "loading",
         path: "/".into(),

@@ -251,15 +251,28 @@ fn tool(name: &str, args: &[&std::ffi::OsStr]) {
 /// A GPT image whose data partition holds an ext4 filesystem (mkfs.ext4 -d)
 /// with `manifest` as the baked manifest, then `debugfs_edit` applied to it.
 fn ext4_image(w: &Work, manifest: &[u8], debugfs_edit: Option<&str>) -> PathBuf {
+    ext4_image_with(w, manifest, debugfs_edit, |_| {})
+}
+
+/// [`ext4_image`], with `patch` applied to the filesystem's bytes.
+fn ext4_image_with(
+    w: &Work,
+    manifest: &[u8],
+    debugfs_edit: Option<&str>,
+    patch: impl Fn(&mut Vec<u8>),
+) -> PathBuf {
     let tree = w.join("tree");
     let dir = tree.join("usr/lib/kubebake");
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("manifest.json"), manifest).expect("manifest");
     let fs = w.join("root.ext4");
+    // No metadata_csum, so a patched superblock is still read.
     tool(
         "mkfs.ext4",
         &[
             "-q".as_ref(),
+            "-O".as_ref(),
+            "^metadata_csum".as_ref(),
             "-d".as_ref(),
             tree.as_os_str(),
             fs.as_os_str(),
@@ -275,8 +288,9 @@ fn ext4_image(w: &Work, manifest: &[u8], debugfs_edit: Option<&str>) -> PathBuf 
     let p = gpt_image(w, "ext4.img");
     let mut f = OpenOptions::new().write(true).open(&p).expect("open");
     f.seek(SeekFrom::Start(2048 * 512)).expect("seek");
-    f.write_all(&std::fs::read(&fs).expect("read fs"))
-        .expect("copy fs");
+    let mut bytes = std::fs::read(&fs).expect("read fs");
+    patch(&mut bytes);
+    f.write_all(&bytes).expect("copy fs");
     p
 }
 
@@ -286,6 +300,15 @@ fn huge_manifest(w: &Work) -> PathBuf {
         b"{}",
         Some("sif /usr/lib/kubebake/manifest.json size 1099511627776"),
     )
+}
+
+/// A superblock claiming 2^32 - 1 blocks of one block per group: ext4-view
+/// would allocate a descriptor for each of 4 billion groups.
+fn huge_block_groups(w: &Work) -> PathBuf {
+    ext4_image_with(w, b"{}", None, |fs| {
+        fs[1024 + 0x04..1024 + 0x08].copy_from_slice(&u32::MAX.to_le_bytes());
+        fs[1024 + 0x20..1024 + 0x24].copy_from_slice(&1u32.to_le_bytes());
+    })
 }
 
 fn manifest_not_json(w: &Work) -> PathBuf {
@@ -390,6 +413,15 @@ const CASES: &[Case] = &[
         name: "a manifest whose inode claims 1 TiB",
         make: huge_manifest,
         want: Want::Warned(&[("manifest-unreadable", "1099511627776 bytes")]),
+        rss_mib: Some(RSS_MIB),
+    },
+    Case {
+        name: "an ext4 superblock claiming 4 billion block groups",
+        make: huge_block_groups,
+        want: Want::Warned(&[(
+            "manifest-unreadable",
+            "ext4 superblock: 4294967294 block groups",
+        )]),
         rss_mib: Some(RSS_MIB),
     },
     Case {
