@@ -199,59 +199,65 @@ fn create_tmp(tmp: &Path, secret: bool) -> Result<File> {
     Ok(file)
 }
 
-/// Run a build (in the worker process when supervised).
-pub fn build(req: &Request) -> Result<Outcome> {
-    let started = Instant::now();
-    let sde = source_date_epoch()?;
-    let epoch = sde.unwrap_or(0);
-    let (r, out) = target(req)?;
-    tracing::info!(profile = %r.name, arch = r.arch.as_str(), output = %out.display(), "building");
+/// Everything a build reads, checked and fetched before `OUT.tmp` exists.
+struct Inputs {
+    seed: Option<Vec<u8>>,
+    base: Base,
+    lay: disk::Layout,
+    comps: Vec<component::Fetched>,
+    ids: Ids,
+    cmdline: String,
+}
 
+fn gather(req: &Request, r: &profile::Resolved) -> Result<Inputs> {
     let overrides = component::parse_overrides(&req.components)?;
     let seed = req
         .seed
         .as_deref()
         .map(crate::seedcmd::for_build)
         .transpose()?;
-    let base = rootfs::plan(&r, &req.rootfs)?;
-    let lay = disk::layout(&r);
-
+    let base = rootfs::plan(r, &req.rootfs)?;
+    let lay = disk::layout(r);
     let cache = Cache::from_env()?;
-    let comps = component::fetch_all(&r, &overrides, &cache)?;
+    let comps = component::fetch_all(r, &overrides, &cache)?;
+    let ids = Ids::derive(&input_hash(r, &base, &comps, seed.as_deref())?);
+    let cmdline = boot::cmdline(ids.root_a, r);
+    Ok(Inputs {
+        seed,
+        base,
+        lay,
+        comps,
+        ids,
+        cmdline,
+    })
+}
 
-    let ids = Ids::derive(&input_hash(&r, &base, &comps, seed.as_deref())?);
-    let cmdline = boot::cmdline(ids.root_a, &r);
-
-    // An embedded seed can carry a bootstrap token, private keys, password
-    // hashes and write_files content: the image is as secret as the seed.
-    let secrets = seed.is_some();
-    let tmp = tmp_path(&out);
-    let mut guard = TmpGuard {
-        path: tmp.clone(),
-        armed: true,
-    };
-    let mut file = create_tmp(&tmp, secrets)?;
-    if secrets {
-        tracing::info!(output = %out.display(), "the image embeds the seed's secrets (token, keys): written 0600; keep it private");
-    }
-
-    let progress = Progress::stderr();
-    progress.phase("rootfs", rootfs::input_len(&base));
-    let mut opts = Options::new(*ids.root_fs.as_bytes(), epoch);
+/// Write the root filesystem, the ESP and the GPT into `file`; returns the
+/// disk size.
+fn write_image(
+    file: &mut File,
+    r: &profile::Resolved,
+    inp: &Inputs,
+    sde: Option<i64>,
+    progress: &Progress,
+) -> Result<u64> {
+    let epoch = sde.unwrap_or(0);
+    progress.phase("rootfs", rootfs::input_len(&inp.base));
+    let mut opts = Options::new(*inp.ids.root_fs.as_bytes(), epoch);
     opts.label = "root-a".into();
     opts.clamp_times = sde.is_some();
-    opts.sizing = sizing(&r);
-    let window = Window::new(&mut file, lay.root_offset, None).named("root-a");
+    opts.sizing = sizing(r);
+    let window = Window::new(&mut *file, inp.lay.root_offset, None).named("root-a");
     let mut writer = ext4w::Writer::new(window, opts).context("starting the root filesystem")?;
     let plan = Plan {
-        profile: &r,
-        base: &base,
-        components: &comps,
-        cmdline: &cmdline,
-        seed: seed.as_deref(),
+        profile: r,
+        base: &inp.base,
+        components: &inp.comps,
+        cmdline: &inp.cmdline,
+        seed: inp.seed.as_deref(),
         epoch,
     };
-    let baked = bake::bake(&mut writer, &plan, &progress).map_err(explain_no_space)?;
+    let baked = bake::bake(&mut writer, &plan, progress).map_err(explain_no_space)?;
     progress.phase("ext4", None);
     let summary = writer.finish().map_err(|e| {
         explain_no_space(anyhow::Error::new(e).context("writing the root filesystem"))
@@ -262,18 +268,43 @@ pub fn build(req: &Request) -> Result<Outcome> {
         free_blocks = summary.free_blocks,
         "root filesystem written"
     );
-
     progress.phase("disk", None);
-    let esp = boot::esp_files(r.arch, &r, &baked.boot, &cmdline);
-    let size = disk::finish(
-        &mut file,
-        &lay,
+    let esp = boot::esp_files(r.arch, r, &baked.boot, &inp.cmdline);
+    disk::finish(
+        file,
+        &inp.lay,
         r.arch,
-        &ids,
+        &inp.ids,
         summary.size_bytes,
         &esp,
         epoch,
-    )?;
+    )
+}
+
+/// Run a build (in the worker process when supervised): check and fetch
+/// every input, write `OUT.tmp`, rename it to `OUT`.
+pub fn build(req: &Request) -> Result<Outcome> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let started = Instant::now();
+    let sde = source_date_epoch()?;
+    let (r, out) = target(req)?;
+    tracing::info!(profile = %r.name, arch = r.arch.as_str(), output = %out.display(), "building");
+    let inp = gather(req, &r)?;
+
+    // An embedded seed can carry a bootstrap token, private keys, password
+    // hashes and write_files content: the image is as secret as the seed.
+    let secrets = inp.seed.is_some();
+    let tmp = tmp_path(&out);
+    let mut guard = TmpGuard {
+        path: tmp.clone(),
+        armed: true,
+    };
+    let mut file = create_tmp(&tmp, secrets)?;
+    if secrets {
+        tracing::info!(output = %out.display(), "the image embeds the seed's secrets (token, keys): written 0600; keep it private");
+    }
+    let progress = Progress::stderr();
+    let size = write_image(&mut file, &r, &inp, sde, &progress)?;
     file.sync_all()
         .with_context(|| format!("syncing {}", tmp.display()))?;
     let sha256 = if req.hash {
@@ -288,7 +319,8 @@ pub fn build(req: &Request) -> Result<Outcome> {
     let mode = file
         .metadata()
         .with_context(|| format!("reading {}", tmp.display()))?
-        .permissions();
+        .permissions()
+        .mode();
     drop(file);
     std::fs::rename(&tmp, &out)
         .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
@@ -304,10 +336,7 @@ pub fn build(req: &Request) -> Result<Outcome> {
         profile: r.name,
         arch: r.arch.as_str().to_string(),
         secrets,
-        mode: format!(
-            "{:04o}",
-            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o7777
-        ),
+        mode: format!("{:04o}", mode & 0o7777),
     })
 }
 
