@@ -500,18 +500,17 @@ fn vm_firstboot_init_killed_mid_run_resumes_and_applies_cni() {
     assert_eq!(status(&b2)["runs"], 2, "status {}", status(&b2));
     assert_finished_run(&b2, &node.seed);
     // ... and had got past preflight: the resumed run went on from kubeadm
-    // (this boot's agent lines, from the journal).
-    let p2 = console::phases(&b2.agent);
+    // (runs=2 and 3 kubeadm calls above). Boot 2 must not redo a finished
+    // phase: its console must not show one (a console line can only be lost,
+    // so this check cannot fail falsely; the journal, which the checker reads
+    // on first boots, shows nothing of a later boot: see README, Known gaps).
+    let p2 = console::phases(&b2.serial);
     assert!(
         !p2.iter().any(|l| matches!(
             l.phase.as_str(),
             "acquire" | "host" | "preflight" | "render"
         )),
         "boot 2 redid finished phases: {p2:#?}"
-    );
-    assert!(
-        p2.iter().any(|l| l.phase == "kubeadm" && l.result == "ok"),
-        "boot 2 did not run kubeadm: {p2:#?}"
     );
     assert_eq!(b2.get("kubeadm_calls"), "3");
     // The CNI manifest applied with admin.conf after init.

@@ -41,9 +41,7 @@ sed 's/^/BOOTTEST-REC /' /var/lib/kubeadm-double/records.log >&3 2>/dev/null
 # line when the agent ran).
 agent_lines() {
   journalctl --sync 2>/dev/null
-  # --merge: on a boot after the first, journald files this boot under the
-  # transient machine-id it started with, not the one kubebake-state.service
-  # bind-mounts on /etc/machine-id afterwards (see README, Known gaps).
+  # --merge: all journals, whatever machine-id they are filed under.
   journalctl --merge -b -u kubebake-firstboot.service -o cat --no-pager 2>/dev/null | grep '^kubebake: '
 }
 if [ "$(prop ConditionResult)" = yes ]; then
@@ -53,6 +51,8 @@ if [ "$(prop ConditionResult)" = yes ]; then
   done
 fi
 agent_lines | sed 's/^/BOOTTEST-AGENT /' >&3
+# For a look when the journal shows nothing of this boot (Known gaps).
+out "journal_machine_id=$(cat /etc/machine-id) dirs=$(ls /var/log/journal /run/log/journal 2>/dev/null | tr '\n' ' ') lines_this_boot=$(journalctl --merge -b -o cat --no-pager 2>/dev/null | wc -l)"
 out "done=1"
 sync
 systemctl poweroff
