@@ -236,11 +236,11 @@ fn mbr_past_end(w: &Work) -> PathBuf {
 
 /// Run a host tool the case needs; a missing tool fails the case.
 fn tool(name: &str, args: &[&std::ffi::OsStr]) {
-    let o = Command::new(name)
+    kubebake_hosttool::need(&[name]);
+    let o = kubebake_hosttool::command(name)
         .args(args)
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .output()
-        .unwrap_or_else(|e| panic!("{name} (run ci/install-host-tools): {e}"));
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(
         o.status.success(),
         "{name} {args:?}: {}",
