@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use crate::cache::PageCache;
 use crate::error::{Error, Result};
 use crate::fatfix;
-use crate::fatread::{Dir, Volume, MAX_DEPTH, MAX_ENTRIES};
 
 /// How to format a FAT volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,16 +145,7 @@ fn fat_err(what: &'static str, path: &str) -> impl FnOnce(std::io::Error) -> Err
 
 /// Split and check a volume path: no empty, "." or ".." components.
 fn components(path: &str) -> Result<Vec<&str>> {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if parts
-        .iter()
-        .any(|c| c.is_empty() || *c == "." || *c == "..")
-    {
-        return Err(Error::Invalid(format!(
-            "bad path {path:?} for a FAT volume (empty, '.' or '..' component)"
-        )));
-    }
-    Ok(parts)
+    kubebake_fatread::split_path(path).map_err(from_reader)
 }
 
 fn copy_source<W: Write>(source: &Source, out: &mut W, path: &str) -> Result<()> {
@@ -268,88 +258,38 @@ pub fn build<T: Read + Write + Seek>(
     Ok(())
 }
 
-fn invalid(msg: String) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, msg)
-}
-
-fn walk<T: Read + Seek>(
-    v: &mut Volume<T>,
-    dir: Dir,
-    prefix: &str,
-    depth: usize,
-    seen: &mut usize,
-    out: &mut Vec<(String, u64)>,
-) -> Result<()> {
-    let shown = if prefix.is_empty() { "/" } else { prefix };
-    if depth > MAX_DEPTH {
-        return Err(fat_err("listing", shown)(invalid(format!(
-            "directories nest deeper than {MAX_DEPTH} (a loop?)"
-        ))));
+/// An error of the checked reader as this crate's, with the same message.
+fn from_reader(e: kubebake_fatread::Error) -> Error {
+    use kubebake_fatread::Error as R;
+    match e {
+        R::Fat { what, path, source } => Error::Fat { what, path, source },
+        R::NotFound { path, part } => Error::Fat {
+            what: "opening",
+            path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no {part:?} in its directory"),
+            ),
+        },
+        R::TooLarge { path, size, limit } => Error::TooLarge { path, size, limit },
+        e @ R::BadPath { .. } => Error::Invalid(e.to_string()),
     }
-    for e in v.read_dir(dir, shown)? {
-        *seen += 1;
-        if *seen > MAX_ENTRIES {
-            return Err(fat_err("listing", shown)(invalid(format!(
-                "more than {MAX_ENTRIES} directory entries (a loop?)"
-            ))));
-        }
-        let path = if prefix.is_empty() {
-            e.name.clone()
-        } else {
-            format!("{prefix}/{}", e.name)
-        };
-        if e.is_dir {
-            walk(v, Dir::Chain(e.first_cluster), &path, depth + 1, seen, out)?;
-        } else {
-            out.push((path, u64::from(e.size)));
-        }
-    }
-    Ok(())
 }
 
 /// Every regular file of the volume with its size, sorted by path ("EFI/BOOT/BOOTX64.EFI").
-/// Read with our own checked reader (the volume may be hostile); nothing is written. A
-/// volume nesting deeper than 32 directories or holding more than 100 000 entries (a
-/// looping chain, in practice) is an error, as is a cluster outside the data area.
+/// Read with the checked reader of `kubebake-fatread` (the volume may be hostile); nothing
+/// is written. A volume nesting deeper than 32 directories or holding more than 100 000
+/// entries (a looping chain, in practice) is an error, as is a cluster outside the data
+/// area.
 pub fn list<T: Read + Seek>(target: T) -> Result<Vec<(String, u64)>> {
-    let mut v = Volume::open(target)?;
-    let mut out = Vec::new();
-    walk(&mut v, Dir::FixedRoot, "", 0, &mut 0, &mut out)?;
-    out.sort();
-    Ok(out)
+    kubebake_fatread::list(target).map_err(from_reader)
 }
 
 /// The content of one file of at most `limit` bytes (path '/'-separated, case-insensitive
-/// as FAT is; long or short names); a larger one is [`Error::TooLarge`]. Read with our own
-/// checked reader; nothing is written.
+/// as FAT is; long or short names); a larger one is [`Error::TooLarge`]. Read with the
+/// checked reader of `kubebake-fatread`; nothing is written.
 pub fn read_file<T: Read + Seek>(target: T, path: &str, limit: u64) -> Result<Vec<u8>> {
-    let parts = components(path)?;
-    let mut v = Volume::open(target)?;
-    let mut dir = Dir::FixedRoot;
-    for (i, part) in parts.iter().enumerate() {
-        let e = v
-            .read_dir(dir, path)?
-            .into_iter()
-            .find(|e| e.matches(part))
-            .ok_or_else(|| {
-                fat_err("opening", path)(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("no {part:?} in its directory"),
-                ))
-            })?;
-        let last = i + 1 == parts.len();
-        match (last, e.is_dir) {
-            (true, false) => return v.read_file(&e, path, limit),
-            (false, true) => dir = Dir::Chain(e.first_cluster),
-            (true, true) => return Err(fat_err("reading", path)(invalid("is a directory".into()))),
-            (false, false) => {
-                return Err(fat_err("opening", path)(invalid(format!(
-                    "{part:?} is a file, not a directory"
-                ))))
-            }
-        }
-    }
-    Err(fat_err("opening", path)(invalid("empty path".into())))
+    kubebake_fatread::read_file(target, path, limit).map_err(from_reader)
 }
 
 #[cfg(test)]

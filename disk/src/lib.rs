@@ -41,7 +41,6 @@ mod error;
 pub mod ext4read;
 pub mod fat;
 mod fatfix;
-mod fatread;
 pub mod gpt;
 pub mod guid;
 pub mod image;

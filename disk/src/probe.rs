@@ -7,7 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::fatread::Bpb;
+use kubebake_fatread::Bpb;
 
 /// What [`identify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
