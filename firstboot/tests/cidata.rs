@@ -5,7 +5,7 @@
 mod common;
 
 use kubebake_firstboot::config::Config;
-use kubebake_firstboot::datasource::cidata;
+use kubebake_firstboot::datasource::{self, bootpart, cidata};
 use std::path::Path;
 use std::process::Command;
 
@@ -149,4 +149,99 @@ fn garbage_volume_is_an_error_not_a_seed() {
 fn no_volume_is_none() {
     let d = tempfile::tempdir().expect("tmp");
     assert!(cidata::fetch(&cfg(d.path())).expect("ok").is_none());
+}
+
+/// A CIDATA volume from the seed crate's builder whose `user-data` entry
+/// starts at `cluster` (0 and 1 are not data clusters; a large one is past
+/// the end of the volume).
+fn volume_with_user_data_at(cluster: u16) -> Vec<u8> {
+    let mut img =
+        kubebake_seed::cidata::fat_image(&[("user-data", USER_DATA), ("meta-data", META)])
+            .expect("fat image");
+    // fatfs gives `user-data` (not 8.3) the short name USER-D~1.
+    let at = img
+        .windows(11)
+        .position(|w| w == b"USER-D~1   ")
+        .expect("the short entry of user-data");
+    img[at + 26..at + 28].copy_from_slice(&cluster.to_le_bytes());
+    img
+}
+
+/// Clusters that fatfs turned into offsets unchecked (`cluster - 2`: a panic
+/// with overflow checks, a read of another place of the volume without).
+const BAD_CLUSTERS: [u16; 3] = [0, 1, 4000];
+
+/// A damaged CIDATA volume (a file pointing at cluster 0, 1 or past the end)
+/// is an error naming the volume, the file and the cluster, not a panic and
+/// not a seed made of whatever bytes the wrong offset held.
+#[test]
+fn fat_file_outside_the_data_area_is_an_error_naming_volume_and_file() {
+    for cluster in BAD_CLUSTERS {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("seed.img");
+        std::fs::write(&p, volume_with_user_data_at(cluster)).expect("w");
+        link_label(d.path(), "CIDATA", &p);
+        let got = std::panic::catch_unwind(|| cidata::fetch(&cfg(d.path())))
+            .unwrap_or_else(|_| panic!("cluster {cluster}: reading the volume panicked"));
+        let e = match got {
+            Err(e) => e.to_string(),
+            Ok(s) => panic!("cluster {cluster}: read as a seed: {s:?}"),
+        };
+        for needle in [
+            "dev/disk/by-label/CIDATA",
+            "user-data",
+            &format!("cluster {cluster} is outside the data area"),
+        ] {
+            assert!(
+                e.contains(needle),
+                "cluster {cluster}: `{needle}` missing: {e}"
+            );
+        }
+    }
+}
+
+/// The same damage on the boot partition (which users edit): the boot
+/// partition source reports it instead of passing over it quietly.
+#[test]
+fn damaged_boot_partition_is_reported() {
+    let d = tempfile::tempdir().expect("tmp");
+    let p = d.path().join("boot.img");
+    std::fs::write(&p, volume_with_user_data_at(0)).expect("w");
+    link_label(d.path(), "bootfs", &p);
+    let mut c = cfg(d.path());
+    c.boot_dirs = Vec::new();
+    let e = bootpart::fetch(&c).expect_err("a damaged boot partition");
+    let e = e.to_string();
+    assert!(
+        e.contains("dev/disk/by-label/bootfs")
+            && e.contains("user-data")
+            && e.contains("cluster 0"),
+        "{e}"
+    );
+}
+
+/// The agent reports the damaged source in its list and goes on to the next
+/// one (here the embedded seed), as it does for any bad source.
+#[test]
+fn damaged_cidata_falls_through_to_the_next_source() {
+    let d = tempfile::tempdir().expect("tmp");
+    let p = d.path().join("seed.img");
+    std::fs::write(&p, volume_with_user_data_at(1)).expect("w");
+    link_label(d.path(), "CIDATA", &p);
+    let c = cfg(d.path());
+    let embedded = c.path(datasource::embedded::DIR);
+    std::fs::create_dir_all(&embedded).expect("mk");
+    std::fs::write(embedded.join("user-data"), USER_DATA).expect("w");
+    let got = datasource::acquire(&c, datasource::Platform::Other);
+    let seed = got.seed.expect("the embedded seed");
+    assert_eq!(seed.source, "embedded");
+    let cidata = got
+        .tried
+        .iter()
+        .find(|t| t.starts_with("cidata: "))
+        .expect("a cidata line");
+    assert!(
+        cidata.contains("CIDATA") && cidata.contains("user-data") && cidata.contains("cluster 1"),
+        "{cidata}"
+    );
 }

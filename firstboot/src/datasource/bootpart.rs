@@ -5,9 +5,11 @@
 //! `/boot/efi`, `/efi`, `/boot`); when none holds a seed, partitions named by
 //! GPT label (`/dev/disk/by-partlabel/{ESP,boot,…}`) or FAT label
 //! (`/dev/disk/by-label/{bootfs,boot,ESP,…}`) are read in-process (FAT) or
-//! mounted read-only. The boot partition is never written.
+//! mounted read-only. The boot partition is never written. One that cannot
+//! be read (a damaged FAT) is this source's error when no other has a seed.
 
-use super::{cidata, read_nocloud_dir, DsError, SeedFiles};
+use super::cidata::{self, FsKind};
+use super::{read_nocloud_dir, DsError, SeedFiles};
 use crate::config::Config;
 
 /// GPT partition labels that may hold the boot files.
@@ -26,18 +28,29 @@ pub fn fetch(cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
         .iter()
         .map(|l| format!("/dev/disk/by-partlabel/{l}"))
         .chain(FSLABELS.iter().map(|l| format!("/dev/disk/by-label/{l}")));
+    // A partition that is neither FAT nor iso9660 (an ext4 /boot labelled
+    // `boot`) holds no seed; one that is but cannot be read (a damaged FAT
+    // the user edited) is reported, unless another partition has the seed.
+    let mut unreadable = None;
     for dev in candidates {
         let p = cfg.path(&dev);
         if !p.exists() {
             continue;
         }
+        if matches!(cidata::sniff(&p), Ok(FsKind::Unknown)) {
+            tracing::info!("boot partition {dev}: neither FAT nor iso9660, skipped");
+            continue;
+        }
         match cidata::read_volume(cfg, &p, &format!("bootpart:{dev}")) {
             Ok(Some(s)) => return Ok(Some(s)),
             Ok(None) => {}
-            Err(e) => tracing::info!("boot partition {dev}: {e}"),
+            Err(e) => {
+                tracing::info!("boot partition {dev}: {e}");
+                unreadable.get_or_insert(e);
+            }
         }
     }
-    Ok(None)
+    unreadable.map_or(Ok(None), Err)
 }
 
 #[cfg(test)]

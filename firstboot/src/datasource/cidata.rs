@@ -1,8 +1,9 @@
 //! NoCloud CIDATA volume: a block device labelled `cidata` or `CIDATA`
 //! (`/dev/disk/by-label/…`), vfat or iso9660.
 //!
-//! FAT volumes are read in-process through the `fatfs` crate (fast, and
-//! nothing is mounted). iso9660 volumes are mounted read-only (`mount -o ro`)
+//! FAT volumes are read in-process with the checked reader of
+//! `kubebake-fatread` (fast, nothing is mounted, and a damaged volume is an
+//! error, not a panic). iso9660 volumes are mounted read-only (`mount -o ro`)
 //! on a private directory, or, when mounting is impossible (tests, a kernel
 //! without the filesystem), extracted with `xorriso -osirrox`. A pure-Rust
 //! iso9660 reader was not written: NoCloud names (`user-data`) are not 8.3,
@@ -11,9 +12,10 @@
 
 use super::{read_nocloud_dir, DsError, SeedFiles};
 use crate::config::Config;
-use kubebake_seed::limits::{read_capped, SeedFile};
+use kubebake_fatread::{Dir, Entry, Volume};
+use kubebake_seed::limits::SeedFile;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -53,80 +55,88 @@ pub fn sniff(dev: &Path) -> Result<FsKind, DsError> {
     Ok(if fat { FsKind::Fat } else { FsKind::Unknown })
 }
 
-/// A read-only file handed to `fatfs` (which wants `Write`).
-struct ReadOnly(File);
-
-impl Read for ReadOnly {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-impl Seek for ReadOnly {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        self.0.seek(pos)
-    }
-}
-impl Write for ReadOnly {
-    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "read-only",
-        ))
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn fat_err(dev: &Path, e: impl std::fmt::Display) -> DsError {
+/// A FAT problem on `dev`, with what to do about it.
+fn fat_err(dev: &Path, e: kubebake_fatread::Error) -> DsError {
+    use kubebake_fatread::Error as E;
+    let why = match e {
+        E::Fat { what, path, source } if source.kind() == std::io::ErrorKind::InvalidData => {
+            format!(
+                "{what} {}: {source}; the volume is damaged: write the seed files to it again \
+                 (or run fsck.vfat on it)",
+                path.trim_start_matches('/')
+            )
+        }
+        E::Fat { what, path, source } => {
+            format!("{what} {}: {source}", path.trim_start_matches('/'))
+        }
+        e => e.to_string(),
+    };
     DsError::Decode {
         what: format!("FAT volume {}", dev.display()),
-        why: e.to_string(),
+        why,
     }
 }
 
-/// Reads the NoCloud files from a FAT volume without mounting it.
+/// A seed file of a FAT volume, read up to its cap.
+fn read_entry<R: Read + Seek>(
+    vol: &mut Volume<R>,
+    dev: &Path,
+    e: &Entry,
+    path: &str,
+    kind: SeedFile,
+) -> Result<Vec<u8>, DsError> {
+    match vol.read_file(e, path, kind.cap()) {
+        Ok(b) => Ok(b),
+        Err(kubebake_fatread::Error::TooLarge { .. }) => Err(DsError::TooLarge {
+            what: format!("{}:{path}", dev.display()),
+            kind,
+        }),
+        Err(e) => Err(fat_err(dev, e)),
+    }
+}
+
+/// Reads the NoCloud files from a FAT volume without mounting it, with the
+/// checked reader of `kubebake-fatread`: a damaged volume (a cluster outside
+/// the data area, a looping chain) is an error naming the volume and the
+/// file, never a panic or a seed made of the wrong bytes.
 pub fn read_fat(dev: &Path, source: &str) -> Result<Option<SeedFiles>, DsError> {
     let f = File::open(dev).map_err(|source| DsError::Io {
         path: dev.to_path_buf(),
         source,
     })?;
-    let fs = fatfs::FileSystem::new(ReadOnly(f), fatfs::FsOptions::new())
+    let mut vol = Volume::open(&f).map_err(|e| fat_err(dev, e))?;
+    let root = vol
+        .read_dir(Dir::FixedRoot, "/")
         .map_err(|e| fat_err(dev, e))?;
-    let root = fs.root_dir();
-    let read = |name: &str, kind: SeedFile| -> Result<Option<Vec<u8>>, DsError> {
-        match root.open_file(name) {
-            Ok(file) => match read_capped(file, kind) {
-                Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(DsError::TooLarge {
-                    what: format!("{}:{name}", dev.display()),
-                    kind,
-                }),
-                Err(e) => Err(fat_err(dev, format!("{name}: {e}"))),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(fat_err(dev, format!("{name}: {e}"))),
+    let file = |name: &str| root.iter().find(|e| !e.is_dir && e.matches(name));
+    let mut read = |name: &str, kind: SeedFile| -> Result<Option<Vec<u8>>, DsError> {
+        match file(name) {
+            Some(e) => read_entry(&mut vol, dev, e, name, kind).map(Some),
+            None => Ok(None),
         }
     };
     let Some(user_data) = read("user-data", SeedFile::UserData)? else {
         return Ok(None);
     };
+    let meta_data = read("meta-data", SeedFile::MetaData)?;
+    let network_config = read("network-config", SeedFile::NetworkConfig)?;
     let mut node_overrides = Vec::new();
-    if let Ok(nodes) = root.open_dir("nodes") {
-        for e in nodes.iter().flatten() {
-            let n = e.file_name();
-            if e.is_file() && n.ends_with(".yaml") {
-                if let Some(b) = read(&format!("nodes/{n}"), SeedFile::NodeOverride)? {
-                    super::push_override(&mut node_overrides, n, b, &dev.display().to_string())?;
-                }
-            }
+    if let Some(nodes) = root.iter().find(|e| e.is_dir && e.matches("nodes")) {
+        let mut entries = vol
+            .read_dir(Dir::Chain(nodes.first_cluster), "nodes")
+            .map_err(|e| fat_err(dev, e))?;
+        entries.retain(|e| !e.is_dir && e.name.ends_with(".yaml"));
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        for e in entries {
+            let path = format!("nodes/{}", e.name);
+            let b = read_entry(&mut vol, dev, &e, &path, SeedFile::NodeOverride)?;
+            super::push_override(&mut node_overrides, e.name, b, &dev.display().to_string())?;
         }
-        node_overrides.sort();
     }
     Ok(Some(SeedFiles {
         user_data,
-        meta_data: read("meta-data", SeedFile::MetaData)?,
-        network_config: read("network-config", SeedFile::NetworkConfig)?,
+        meta_data,
+        network_config,
         node_overrides,
         source: source.to_string(),
     }))
