@@ -10,6 +10,8 @@ use crate::node::{Node, NodeId, NodeKind, ROOT};
 use crate::out::{BlockOut, OUT_BUF};
 use crate::{Entry, EntryKind, Error, Metadata, Options, Sizing, Summary, Timestamp};
 
+mod layers;
+
 /// Streams entries into an ext4 image; see the crate documentation.
 ///
 /// Block 0 of the filesystem is the target's stream position when the writer
@@ -186,44 +188,6 @@ impl<W: Write + Seek> Writer<W> {
         Ok(cur)
     }
 
-    /// Why the parent `comps` of `path` (node `id`) cannot hold entries; for
-    /// a symlink (`bin -> usr/bin` on a merged-/usr base), where to put the
-    /// entry instead.
-    fn not_a_dir(&self, path: &str, comps: &[&[u8]], id: NodeId) -> String {
-        let shown = crate::error::quote(&String::from_utf8_lossy(&comps.join(&b'/')));
-        let node = &self.nodes[id];
-        let NodeKind::Symlink { target, .. } = &node.kind else {
-            return format!("parent component {shown} is not a directory");
-        };
-        let whence = if node.layer < self.layer {
-            " from a lower layer"
-        } else {
-            ""
-        };
-        let mut msg = format!(
-            "parent component {shown} is a symlink{whence} to {}, not a directory",
-            crate::error::quote(&String::from_utf8_lossy(target))
-        );
-        let dir = resolve(&comps[..comps.len() - 1], target);
-        let dir_comps: Vec<&[u8]> = dir.iter().map(Vec::as_slice).collect();
-        let is_dir = self
-            .lookup(&dir_comps)
-            .is_some_and(|d| matches!(self.nodes[d].kind, NodeKind::Dir { .. }));
-        if is_dir {
-            let rest = split_path(path).unwrap_or_default();
-            let mut better = dir_comps;
-            better.extend_from_slice(&rest[comps.len()..]);
-            let merged =
-                comps.len() == 1 && dir.len() == 2 && dir[0] == b"usr" && dir[1] == comps[0];
-            msg.push_str(&format!(
-                "{}: put the entry at {} instead",
-                if merged { " (a merged-/usr base)" } else { "" },
-                crate::error::quote(&String::from_utf8_lossy(&better.join(&b'/')))
-            ));
-        }
-        msg
-    }
-
     /// Drop one reference to `id`; free its subtree when unreferenced.
     fn unref(&mut self, id: NodeId) {
         let mut stack = vec![id];
@@ -355,99 +319,6 @@ impl<W: Write + Seek> Writer<W> {
         Ok(())
     }
 
-    /// Remove a path and everything below it. A missing path is not an error.
-    pub fn remove(&mut self, path: &str) -> Result<(), Error> {
-        let comps = split_path(path)?;
-        let Some((name, parents)) = comps.split_last() else {
-            return self.clear_dir("");
-        };
-        let Some(parent) = self.lookup(parents) else {
-            return Ok(());
-        };
-        let old = self.children_mut(parent).and_then(|c| c.remove(*name));
-        if let Some(old) = old {
-            self.unref(old);
-        }
-        Ok(())
-    }
-
-    /// Remove every child of a directory, keeping the directory itself.
-    /// A missing path or a non-directory is not an error.
-    pub fn clear_dir(&mut self, path: &str) -> Result<(), Error> {
-        let comps = split_path(path)?;
-        let Some(id) = self.lookup(&comps) else {
-            return Ok(());
-        };
-        let old = self.children_mut(id).map(std::mem::take);
-        for (_, child) in old.into_iter().flatten() {
-            self.unref(child);
-        }
-        Ok(())
-    }
-
-    /// Start a new layer: entries added from now on are "upper" for the
-    /// whiteouts [`Writer::remove_lower`] and [`Writer::clear_lower`].
-    pub fn begin_layer(&mut self) {
-        self.layer += 1;
-    }
-
-    /// OCI whiteout `.wh.NAME`: hide what earlier layers (see
-    /// [`Writer::begin_layer`]) put at `path`. What the current layer added
-    /// stays: a directory it added or added to keeps this layer's entries
-    /// and loses the earlier ones below it. A missing path is not an error.
-    pub fn remove_lower(&mut self, path: &str) -> Result<(), Error> {
-        let comps = split_path(path)?;
-        let Some((name, parents)) = comps.split_last() else {
-            return self.clear_lower("");
-        };
-        let Some(parent) = self.lookup(parents) else {
-            return Ok(());
-        };
-        let Some(id) = self.children(parent).and_then(|c| c.get(*name).copied()) else {
-            return Ok(());
-        };
-        if self.nodes[id].layer < self.layer {
-            if let Some(c) = self.children_mut(parent) {
-                c.remove(*name);
-            }
-            self.unref(id);
-        } else {
-            self.hide_lower_below(id);
-        }
-        Ok(())
-    }
-
-    /// Opaque whiteout: remove everything below `path` that was added before
-    /// the current layer (see [`Writer::begin_layer`]), keeping what the
-    /// current layer added. A missing path is not an error.
-    pub fn clear_lower(&mut self, path: &str) -> Result<(), Error> {
-        let comps = split_path(path)?;
-        if let Some(id) = self.lookup(&comps) {
-            self.hide_lower_below(id);
-        }
-        Ok(())
-    }
-
-    /// Remove the entries below directory `id` that earlier layers added.
-    fn hide_lower_below(&mut self, id: NodeId) {
-        let mut stack = vec![id];
-        while let Some(d) = stack.pop() {
-            let layer = self.layer;
-            let Some(ch) = self.children(d) else { continue };
-            let (old, keep): (Vec<_>, Vec<_>) = ch
-                .iter()
-                .map(|(k, &v)| (k.clone(), v))
-                .partition(|&(_, v)| self.nodes[v].layer < layer);
-            for (name, v) in old {
-                if let Some(c) = self.children_mut(d) {
-                    c.remove(&name);
-                }
-                self.unref(v);
-            }
-            stack.extend(keep.into_iter().map(|(_, v)| v));
-        }
-    }
-
     /// Copy exactly `size` bytes from `data` into newly allocated blocks;
     /// all-zero blocks become holes.
     fn write_data(
@@ -546,26 +417,6 @@ impl<W: Write + Seek> Writer<W> {
         self.lookup(&[name])
             .ok_or_else(|| Error::Limit("lost+found could not be created".into()))
     }
-}
-
-/// Where symlink `target` in directory `dir` points, resolved lexically
-/// (`..` stops at the root).
-fn resolve(dir: &[&[u8]], target: &[u8]) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = if target.starts_with(b"/") {
-        Vec::new()
-    } else {
-        dir.iter().map(|c| c.to_vec()).collect()
-    };
-    for c in target.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                out.pop();
-            }
-            c => out.push(c.to_vec()),
-        }
-    }
-    out
 }
 
 /// Fill `buf` completely; an early EOF is an error.
