@@ -13,22 +13,11 @@ use std::path::{Path, PathBuf};
 use common::rawtar::RawTar;
 use common::*;
 
-fn filler(len: usize, mut x: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
-
 /// A plain archive: a small file, a 600 KB incompressible one, a symlink.
 fn plain_tar(dir: &Path) -> PathBuf {
     let mut t = RawTar::new();
     t.file("etc/motd", b"hello\n");
-    t.file("usr/lib/big.bin", &filler(600_000, 7));
+    t.file("usr/lib/big.bin", &noise(600_000, 7));
     t.member("bin", b'2', "usr/bin", b"");
     let p = dir.join("a.tar");
     std::fs::write(&p, t.finish()).expect("write tar");
@@ -174,7 +163,7 @@ impl Read for FailingAfter {
 fn a_reader_failing_mid_member_names_the_entry() {
     let mut t = RawTar::new();
     t.file("ok", b"fine");
-    let off = t.file("usr/lib/victim", &filler(50_000, 3));
+    let off = t.file("usr/lib/victim", &noise(50_000, 3));
     let bytes = t.finish();
     let r = FailingAfter {
         data: bytes[..off as usize + 512 + 20_000].to_vec(),

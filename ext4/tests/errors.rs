@@ -59,17 +59,8 @@ fn truncated_archive_names_entry_and_offset() {
 
 #[test]
 fn garbage_is_an_error() {
-    // Deterministic noise (xorshift), plus a header with a bad checksum.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let noise: Vec<u8> = (0..8192)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    let msg = err_of(&noise);
+    // Deterministic noise, plus a header with a bad checksum.
+    let msg = err_of(&noise(8192, 0x9E37_79B9_7F4A_7C15));
     assert_mentions(&msg, &[SRC]);
 
     let mut t = RawTar::new();

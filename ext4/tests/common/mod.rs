@@ -64,6 +64,18 @@ pub fn manifest(tar: &Path) -> Vec<Expect> {
     expect::from_json(&out.stdout)
 }
 
+/// `len` bytes of deterministic noise (xorshift from `seed`, not 0).
+pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
 /// Options used by most tests: fixed UUID, no clamping (so tar times survive).
 pub fn test_options(uuid_byte: u8) -> Options {
     let mut o = Options::new([uuid_byte; 16], 1_700_000_000);
