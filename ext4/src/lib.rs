@@ -70,6 +70,7 @@ mod layout;
 mod node;
 mod out;
 mod sizing;
+mod source;
 mod superblock;
 pub mod tar;
 mod writer;
@@ -79,6 +80,7 @@ mod xattr;
 mod tests;
 
 pub use error::Error;
+pub use source::{Hole, Source};
 pub use writer::Writer;
 
 /// A point in time: seconds since the Unix epoch plus nanoseconds.

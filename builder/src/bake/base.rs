@@ -2,10 +2,10 @@
 //! and a note of what the later layers need to know (CNI plugins, units).
 
 use std::collections::BTreeSet;
-use std::io::{Read, Seek, Write};
+use std::io::{Seek, Write};
 
 use anyhow::{Context, Result};
-use ext4w::EntryKind;
+use ext4w::{EntryKind, Source};
 
 use super::capture::Capture;
 use super::Sink;
@@ -36,7 +36,7 @@ pub fn stream<W: Write + Seek>(
         sink.w.begin_layer();
         cap.begin_layer();
         let mut failure: Option<(String, anyhow::Error)> = None;
-        let mut cb = |entry: ext4w::Entry, data: &mut dyn Read| -> Result<(), ext4w::Error> {
+        let mut cb = |entry: ext4w::Entry, data: &mut dyn Source| -> Result<(), ext4w::Error> {
             let path = entry.path.clone();
             one(sink, cap, &mut seen, entry, data).map_err(|e| match e.downcast() {
                 // The tar reader puts the layer, entry and offset on it.
@@ -65,7 +65,7 @@ fn one<W: Write + Seek>(
     cap: &mut Capture,
     seen: &mut Seen,
     entry: ext4w::Entry,
-    data: &mut dyn Read,
+    data: &mut dyn Source,
 ) -> Result<()> {
     if let Some(wh) = ext4w::tar::Whiteout::parse(&entry.path)? {
         wh.apply(sink.w)?;
@@ -102,7 +102,7 @@ fn one<W: Write + Seek>(
     let path = entry.path.clone();
     if cap.wants(&path) {
         if let EntryKind::Regular { .. } = entry.kind {
-            let mut tee = cap.tee(&path, data)?;
+            let mut tee = cap.tee(&path, data.as_read())?;
             sink.w
                 .add(entry, &mut tee)
                 .with_context(|| format!("writing /{path}"))?;
@@ -110,12 +110,13 @@ fn one<W: Write + Seek>(
         } else {
             cap.forget(&path);
             sink.w
-                .add(entry, data)
+                .add_from(entry, data)
                 .with_context(|| format!("writing /{path}"))?;
         }
     } else {
+        // A sparse file's holes are skipped, not read.
         sink.w
-            .add(entry, data)
+            .add_from(entry, data)
             .with_context(|| format!("writing /{path}"))?;
     }
     sink.entries += 1;

@@ -1,6 +1,6 @@
-//! Arbitrary bytes as a tar stream into `ext4w::tar::add_tar`, writing to an
-//! in-memory 8 MiB filesystem. Errors are fine; panics, hangs and runaway
-//! allocations are bugs.
+//! Arbitrary bytes as a (possibly compressed) tar stream into
+//! `ext4w::tar::add_tar`, writing to an in-memory 8 MiB filesystem. Errors
+//! are fine; panics, hangs and runaway allocations are bugs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut w) = ext4w::Writer::new(std::io::Cursor::new(Vec::new()), opts) else {
         return;
     };
-    if ext4w::tar::add_tar(&mut w, data, "fuzz.tar").is_ok() {
+    // gzip, xz and zstd input goes through the decoders too.
+    let Ok(r) = ext4w::tar::decompress(Box::new(std::io::Cursor::new(data.to_vec()))) else {
+        return;
+    };
+    if ext4w::tar::add_tar(&mut w, r, "fuzz.tar").is_ok() {
         let _ = w.finish();
     }
 });

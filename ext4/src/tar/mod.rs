@@ -23,7 +23,7 @@ pub use compress::{decompress, open};
 pub use whiteout::Whiteout;
 
 use crate::error::quote;
-use crate::{Entry, EntryKind, Error, Writer};
+use crate::{Entry, EntryKind, Error, Source, Writer};
 use header::Next;
 use member::{Member, Stored};
 use sparse::{SparseMap, SparseReader};
@@ -115,7 +115,7 @@ fn hand_over<R: Read>(
     s: &mut Stream<R>,
     at: &Ctx<'_>,
     m: Member,
-    f: &mut dyn FnMut(Entry, &mut dyn Read) -> Result<(), Error>,
+    f: &mut dyn FnMut(Entry, &mut dyn Source) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let Member {
         entry,
@@ -184,12 +184,13 @@ fn finish<R: Read>(s: &mut Stream<R>, at: &Ctx<'_>) -> Result<(), Error> {
     }
 }
 
-/// Stream every member as an [`Entry`] plus its data reader. `source` names
-/// the archive in errors.
+/// Stream every member as an [`Entry`] plus its data (a [`Source`]: a
+/// sparse member's holes are known, so [`Writer::add_from`] skips them).
+/// `source` names the archive in errors.
 pub fn for_each_entry<R: Read>(
     r: R,
     source: &str,
-    f: &mut dyn FnMut(Entry, &mut dyn Read) -> Result<(), Error>,
+    f: &mut dyn FnMut(Entry, &mut dyn Source) -> Result<(), Error>,
 ) -> Result<TarStats, Error> {
     let mut s = Stream::new(r);
     let mut at = Ctx {
@@ -227,7 +228,7 @@ pub fn add_tar<R: Read, W: Write + Seek>(
                 whiteouts += 1;
                 wh.apply(w)
             }
-            None => w.add(entry, data),
+            None => w.add_from(entry, data),
         },
     )?;
     stats.whiteouts = whiteouts;

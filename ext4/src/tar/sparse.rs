@@ -2,14 +2,16 @@
 //! extension blocks; the PAX formats keep it in records (0.0: repeated
 //! `GNU.sparse.offset`/`numbytes`; 0.1: one `GNU.sparse.map`) or at the start
 //! of the member's data (1.0, with the real name in `GNU.sparse.name`). The
-//! map plus the stored data give the file's bytes; holes read as zeros,
-//! which the writer turns back into holes.
+//! map plus the stored data give the file's bytes. Holes read as zeros, and
+//! the reader tells the writer where they are ([`Source::hole`]) so that it
+//! skips them unread: they stay holes and cost nothing.
 
 use std::io::{self, Read};
 
 use super::header::MAX_META;
 use super::stream::BLOCK;
 use super::Records;
+use crate::{Hole, Source};
 
 /// One run of stored data in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,6 +292,44 @@ impl Read for SparseReader<'_> {
     }
 }
 
+impl Source for SparseReader<'_> {
+    fn hole(&self) -> Option<Hole> {
+        let segs = &self.map.segments;
+        let mut i = self.next;
+        while segs.get(i).is_some_and(|s| s.offset + s.len <= self.pos) {
+            i += 1;
+        }
+        // Where the next data run from segment `j` on starts.
+        let data_from = |j: usize| {
+            segs[j..]
+                .iter()
+                .find(|s| s.len > 0)
+                .map_or(self.map.real_size, |s| s.offset)
+        };
+        Some(match segs.get(i) {
+            Some(s) if s.offset <= self.pos => {
+                let end = s.offset + s.len;
+                Hole {
+                    at: end - self.pos,
+                    len: data_from(i + 1) - end,
+                }
+            }
+            _ => Hole {
+                at: 0,
+                len: data_from(i) - self.pos,
+            },
+        })
+    }
+
+    fn skip_hole(&mut self, n: u64) {
+        self.pos += n;
+    }
+
+    fn as_read(&mut self) -> &mut dyn Read {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +422,16 @@ mod tests {
             .read_to_end(&mut out)
             .expect("read");
         assert_eq!(out, b"\0\0abc\0\0\0d\0");
+        let mut data = &b"abcd"[..];
+        let mut r = SparseReader::new(&mut data, &map);
+        assert_eq!(r.hole(), Some(Hole { at: 0, len: 2 }));
+        r.skip_hole(2);
+        assert_eq!(r.hole(), Some(Hole { at: 3, len: 3 }));
+        let mut b = [0u8; 3];
+        r.read_exact(&mut b).expect("data");
+        assert_eq!(r.hole(), Some(Hole { at: 0, len: 3 }));
+        r.skip_hole(3);
+        assert_eq!(r.hole(), Some(Hole { at: 1, len: 1 }));
         for bad in [&b"99999999\n"[..], b"1\nx\n", b"1\n5\n"] {
             let mut b = bad.to_vec();
             b.resize(512, 0);

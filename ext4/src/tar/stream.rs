@@ -180,6 +180,12 @@ impl<R: Read> Read for Data<'_, R> {
     }
 }
 
+impl<R: Read> crate::Source for Data<'_, R> {
+    fn as_read(&mut self) -> &mut dyn Read {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use crate::extent::{Extent, MAX_EXTENT_LEN};
 use crate::layout::Parts;
 use crate::node::{Node, NodeId, NodeKind, ROOT};
 use crate::out::{BlockOut, OUT_BUF};
+use crate::source::{Plain, Source};
 use crate::{Entry, EntryKind, Error, Metadata, Options, Sizing, Summary, Timestamp};
 
 mod layers;
@@ -220,6 +221,12 @@ impl<W: Write + Seek> Writer<W> {
 
     /// Add one entry; see the crate documentation for replacement rules.
     pub fn add(&mut self, entry: Entry, data: &mut dyn Read) -> Result<(), Error> {
+        self.add_from(entry, &mut Plain(data))
+    }
+
+    /// [`Writer::add`] from a [`Source`], whose known holes are skipped
+    /// instead of read.
+    pub fn add_from(&mut self, entry: Entry, data: &mut dyn Source) -> Result<(), Error> {
         let path = entry.path.clone();
         self.add_inner(entry, data).map_err(|e| match e {
             Error::NoSpace {
@@ -233,7 +240,7 @@ impl<W: Write + Seek> Writer<W> {
         })
     }
 
-    fn add_inner(&mut self, entry: Entry, data: &mut dyn Read) -> Result<(), Error> {
+    fn add_inner(&mut self, entry: Entry, data: &mut dyn Source) -> Result<(), Error> {
         let path = entry.path.as_str();
         let comps = split_path(path)?;
         let meta = self.check_meta(path, &entry.meta)?;
@@ -297,7 +304,7 @@ impl<W: Write + Seek> Writer<W> {
                     Vec::new()
                 } else {
                     let len = target.len() as u64;
-                    self.write_data(path, len, &mut &target[..])?
+                    self.write_data(path, len, &mut Plain(&mut &target[..]))?
                 };
                 NodeKind::Symlink { target, extents }
             }
@@ -325,7 +332,7 @@ impl<W: Write + Seek> Writer<W> {
         &mut self,
         path: &str,
         size: u64,
-        data: &mut dyn Read,
+        data: &mut dyn Source,
     ) -> Result<Vec<Extent>, Error> {
         let max_blocks = u64::from(u32::MAX);
         if size.div_ceil(BS as u64) > max_blocks {
@@ -338,7 +345,26 @@ impl<W: Write + Seek> Writer<W> {
         let mut lblk: u32 = 0;
         let res = (|| {
             while done < size {
-                let want = (size - done).min(OUT_BUF as u64) as usize;
+                let hole = data.hole().filter(|h| h.len >= BS as u64);
+                // A known hole at this block boundary: skip its whole
+                // blocks unread (they stay holes).
+                let skip = match hole {
+                    Some(h) if h.at == 0 => h.len.min(size - done) / BS as u64 * BS as u64,
+                    _ => 0,
+                };
+                if skip > 0 {
+                    data.skip_hole(skip);
+                    done += skip;
+                    lblk = lblk.wrapping_add((skip / BS as u64) as u32);
+                    continue;
+                }
+                let mut want = (size - done).min(OUT_BUF as u64);
+                // Data, then a hole: read only up to the first block
+                // boundary inside the hole.
+                if let Some(h) = hole.filter(|h| h.at > 0 && h.at < want) {
+                    want = want.min(h.at.next_multiple_of(BS as u64));
+                }
+                let want = want as usize;
                 read_full(data, &mut buf[..want]).map_err(|(msg, got)| Error::Data {
                     path: path.to_string(),
                     msg: format!("{msg} after {} of {size} bytes", done + got as u64),
@@ -420,7 +446,7 @@ impl<W: Write + Seek> Writer<W> {
 }
 
 /// Fill `buf` completely; an early EOF is an error.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<(), (String, usize)> {
+fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), (String, usize)> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
