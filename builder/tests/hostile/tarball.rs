@@ -253,6 +253,11 @@ fn break_sparse_map(tar: &Path, map: &[u8]) {
 
 /// `kubebake build` with the test components and `layers` as `--rootfs`.
 fn build(work: &Work, layers: &[PathBuf]) -> Run {
+    run(build_command(work, layers))
+}
+
+/// The command [`build`] runs.
+fn build_command(work: &Work, layers: &[PathBuf]) -> Command {
     let comps = support::write_components(work.path());
     let mut args: Vec<String> = ["build", "-o", "out.raw", "--set", "disk.esp_mib=48"]
         .map(String::from)
@@ -266,7 +271,7 @@ fn build(work: &Work, layers: &[PathBuf]) -> Run {
         args.push(c);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(work.kubebake(&args))
+    work.kubebake(&args)
 }
 
 /// What a case builds from and what its error line must contain.
@@ -595,18 +600,7 @@ fn a_huge_sparse_file_costs_its_data_not_its_size() {
         layers.push(tar);
         files.push((format!("/usr/lib/sparse-{v}.img"), data));
     }
-    let comps = support::write_components(work.path());
-    let mut args: Vec<String> = ["build", "-o", "out.raw", "--set", "disk.esp_mib=48"]
-        .map(String::from)
-        .to_vec();
-    for l in &layers {
-        args.extend(["--rootfs".into(), l.display().to_string()]);
-    }
-    for c in comps {
-        args.extend(["--component".into(), c]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = run_with_timeout(work.kubebake(&args), 120);
+    let r = run_with_timeout(build_command(&work, &layers), 120);
     assert_eq!(r.code, Some(0), "build failed or timed out:\n{}", r.stderr);
     let rss = r.peak_rss_kib >> 10;
     assert!(rss < HUGE_SPARSE_RSS_MIB, "peak RSS {rss} MiB");
