@@ -27,7 +27,8 @@ printf 'label: dos\nlabel-id: 0x1234abcd\nstart=1, size=40, type=c, bootable\nst
     | sfdisk -q "$t/mbr.img" >/dev/null
 head -c 4096 "$t/mbr.img" > $c/mbr/sfdisk-extended
 
-# FAT12 and FAT16 by mkfs.vfat, with a loader entry and cmdline.txt by mtools.
+# FAT12 and FAT16 by mkfs.vfat, with a loader entry, cmdline.txt and a NoCloud seed
+# (user-data, nodes/) by mtools.
 for spec in "12 128" "16 2100"; do
     set -- $spec
     f="$t/fat$1.img"
@@ -38,6 +39,10 @@ for spec in "12 128" "16 2100"; do
     mmd -i "$f" ::/loader ::/loader/entries
     mcopy -i "$f" "$t/entry.conf" ::/loader/entries/kubebake.conf
     mcopy -i "$f" "$t/cmdline.txt" ::/cmdline.txt
+    printf '#cloud-config\nhostname: n1\n' > "$t/user-data"
+    mmd -i "$f" ::/nodes
+    mcopy -i "$f" "$t/user-data" ::/user-data
+    mcopy -i "$f" "$t/user-data" ::/nodes/52-54-00-12-34-56.yaml
     cp "$f" $c/fat/mkfs-vfat-fat$1
 done
 

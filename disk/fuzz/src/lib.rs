@@ -77,6 +77,30 @@ pub fn fat_like<R: Read + Seek, F: Fn() -> R>(open: F) {
     }
 }
 
+/// What the first-boot agent does with a FAT boot partition or CIDATA volume: the root
+/// directory, the NoCloud files by name (capped as the agent caps them), `nodes/*.yaml`.
+pub fn agent_like<R: Read + Seek>(r: R) {
+    use kubebake_fatread::{Dir, Volume};
+    let Ok(mut vol) = Volume::open(r) else {
+        return;
+    };
+    let Ok(root) = vol.read_dir(Dir::FixedRoot, "/") else {
+        return;
+    };
+    for name in ["user-data", "meta-data", "network-config"] {
+        if let Some(e) = root.iter().find(|e| !e.is_dir && e.matches(name)) {
+            let _ = vol.read_file(e, name, MAX_FILE);
+        }
+    }
+    if let Some(nodes) = root.iter().find(|e| e.is_dir && e.matches("nodes")) {
+        if let Ok(entries) = vol.read_dir(Dir::Chain(nodes.first_cluster), "nodes") {
+            for e in entries.iter().filter(|e| !e.is_dir).take(4) {
+                let _ = vol.read_file(e, &e.name, MAX_FILE);
+            }
+        }
+    }
+}
+
 /// What inspect does with one ext4 filesystem: read the manifest; plus a root listing.
 pub fn ext4_like<R: Read + Seek + 'static, F: Fn() -> R>(open: F) {
     let _ = ext4read::read_file(open(), "usr/lib/kubebake/manifest.json", MAX_FILE);

@@ -35,33 +35,53 @@ fn gpt_disk(bytes: u64, parts: &[gpt::Partition]) -> Vec<u8> {
     cur.into_inner()
 }
 
-fn fat_volume(bytes: u64) -> Vec<u8> {
+fn fat_with(bytes: u64, label: &str, files: &[(&str, &str)]) -> Vec<u8> {
     let mut cur = Cursor::new(vec![0u8; bytes as usize]);
     let opts = fat::FatOptions {
         size_bytes: bytes,
-        label: "ESP".into(),
+        label: label.into(),
         volume_id: 0x1234_5678,
         timestamp: 1_700_000_000,
     };
-    let file = |path: &str, text: &str| fat::FatFile {
-        path: path.into(),
-        source: fat::Source::Bytes(text.as_bytes().to_vec()),
-    };
-    fat::build(
-        Window::new(&mut cur, 0, Some(bytes)),
-        &opts,
+    let files: Vec<fat::FatFile> = files
+        .iter()
+        .map(|(path, text)| fat::FatFile {
+            path: (*path).into(),
+            source: fat::Source::Bytes(text.as_bytes().to_vec()),
+        })
+        .collect();
+    fat::build(Window::new(&mut cur, 0, Some(bytes)), &opts, &files).expect("fat");
+    cur.into_inner()
+}
+
+fn fat_volume(bytes: u64) -> Vec<u8> {
+    fat_with(
+        bytes,
+        "ESP",
         &[
-            file("loader/loader.conf", "timeout 0\n"),
-            file(
+            ("loader/loader.conf", "timeout 0\n"),
+            (
                 "loader/entries/kubebake.conf",
                 "title k\noptions root=PARTLABEL=root-a ro\n",
             ),
-            file("cmdline.txt", "console=serial0 root=/dev/mmcblk0p2\n"),
-            file("EFI/BOOT/BOOTX64.EFI", "MZ not really"),
+            ("cmdline.txt", "console=serial0 root=/dev/mmcblk0p2\n"),
+            ("EFI/BOOT/BOOTX64.EFI", "MZ not really"),
         ],
     )
-    .expect("fat");
-    cur.into_inner()
+}
+
+/// A NoCloud volume as the first-boot agent reads it (boot partition or CIDATA).
+fn cidata_volume(bytes: u64) -> Vec<u8> {
+    fat_with(
+        bytes,
+        "CIDATA",
+        &[
+            ("user-data", "#cloud-config\nhostname: n1\n"),
+            ("meta-data", "instance-id: i-1\n"),
+            ("network-config", "version: 2\n"),
+            ("nodes/52-54-00-12-34-56.yaml", "hostname: n2\n"),
+        ],
+    )
 }
 
 fn ext4_fs(bytes: u64) -> Vec<u8> {
@@ -141,6 +161,7 @@ fn main() {
 
     let esp = fat_volume(128 * KIB);
     put(dir, "fat", "esp-128k", &esp);
+    put(dir, "fat", "cidata-128k", &cidata_volume(128 * KIB));
     let root = ext4_fs(1 << 20);
     put(dir, "ext4", "root-1m", &root);
 
