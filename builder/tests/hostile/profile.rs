@@ -414,14 +414,25 @@ fn wrong_arch_components_are_refused() {
     }
 }
 
-/// A copy of the kubebake binary at `work/<rel>/kubebake` (a fresh clone's
+/// The kubebake binary at `work/<rel>/kubebake` (a fresh clone's
 /// `target/release/`), run with the environment and arguments of `like`.
+///
+/// A hard link, or a copy made by `cp`: never written through a descriptor
+/// of this process. A test thread that forks while such a descriptor is
+/// open (every test spawns) hands it to its child until that child execs,
+/// and exec'ing the copy meanwhile fails with ETXTBSY ("Text file busy").
 fn relocated(work: &Work, rel: &str, like: &Command) -> Command {
     let dir = work.join(rel);
     std::fs::create_dir_all(&dir).expect("mkdir");
     let exe = dir.join("kubebake");
-    if !exe.exists() {
-        std::fs::copy(env!("CARGO_BIN_EXE_kubebake"), &exe).expect("copy kubebake");
+    let src = env!("CARGO_BIN_EXE_kubebake");
+    if !exe.exists() && std::fs::hard_link(src, &exe).is_err() {
+        let cp = Command::new("cp")
+            .arg(src)
+            .arg(&exe)
+            .status()
+            .expect("run cp");
+        assert!(cp.success(), "cp {src} {}: {cp}", exe.display());
     }
     let mut c = support::command_like(exe, like);
     c.args(like.get_args());
