@@ -34,12 +34,7 @@ pub fn plan(r: &Resolved, rootfs: &[PathBuf]) -> Result<Base> {
     }
     if !tarballs.is_empty() {
         for t in &tarballs {
-            if !t.is_file() {
-                bail!(
-                    "rootfs tarball {} does not exist; check the --rootfs path",
-                    t.display()
-                );
-            }
+            check_tarball(t)?;
         }
         return Ok(Base::Tarballs(tarballs));
     }
@@ -56,6 +51,39 @@ pub fn plan(r: &Resolved, rootfs: &[PathBuf]) -> Result<Base> {
     }
     check_foreign_arch(r.arch)?;
     Ok(Base::Mmdebstrap(mmdebstrap_args(r, m)))
+}
+
+/// A rootfs tarball must be a regular file: a directory is not an archive,
+/// and a FIFO or device is refused before anything waits on it.
+fn check_tarball(t: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let shown = t.display();
+    let Ok(md) = std::fs::metadata(t) else {
+        bail!("rootfs tarball {shown} does not exist; check the --rootfs path");
+    };
+    let ft = md.file_type();
+    if ft.is_file() {
+        return Ok(());
+    }
+    if ft.is_dir() {
+        bail!(
+            "rootfs tarball {shown} is a directory, not a tar archive; pack it first \
+             (`tar -C {shown} -cf rootfs.tar .`) and pass --rootfs rootfs.tar"
+        );
+    }
+    let kind = if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    bail!(
+        "rootfs tarball {shown} is {kind}, not a regular file; save the archive to a file \
+         and pass --rootfs FILE"
+    )
 }
 
 /// mmdebstrap arguments for a recipe: tar on stdout, nothing extracted.

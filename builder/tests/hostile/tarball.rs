@@ -449,6 +449,27 @@ const CASES: &[Case] = &[
         },
         rss_mib: None,
     },
+    // `--rootfs` that exists but is not a file: said as it is, not "does
+    // not exist", and a FIFO is never waited on.
+    Case {
+        name: "rootfs is a directory",
+        make: |w| {
+            let d = w.join("tree");
+            std::fs::create_dir(&d).expect("mkdir");
+            made(vec![d], &["tree", "is a directory", "tar -C"])
+        },
+        rss_mib: None,
+    },
+    Case {
+        name: "rootfs is a FIFO",
+        make: |w| {
+            let f = w.join("pipe");
+            let st = tool("mkfifo").arg(&f).status().expect("run mkfifo");
+            assert!(st.success(), "mkfifo: {st}");
+            made(vec![f], &["pipe", "FIFO", "regular file"])
+        },
+        rss_mib: None,
+    },
 ];
 
 /// The first 300 characters of `line`.
@@ -462,7 +483,8 @@ fn hostile_tarballs_are_refused() {
     for case in CASES {
         let work = Work::new();
         let m = (case.make)(&work);
-        let r = build(&work, &m.layers);
+        // A hang (a FIFO waited on) fails its case instead of the suite.
+        let r = run_with_timeout(build_command(&work, &m.layers), 600);
         let lines: Vec<String> = r.errors().iter().map(|l| preview(l)).collect();
         eprintln!(
             "{}: exit {:?}, peak RSS {} KiB, {lines:?}",
