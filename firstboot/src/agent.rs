@@ -61,7 +61,7 @@ impl Run<'_> {
     fn bus(&mut self) -> Option<&Bus> {
         if self.bus.is_none() {
             let b = match Bus::system() {
-                Ok(b) => Some(b),
+                Ok(b) => Some(b.with_activation_wait(self.cfg.dbus_wait)),
                 Err(e) => {
                     console::line(
                         "host",
@@ -251,13 +251,21 @@ impl Run<'_> {
         } else {
             None
         };
+        if let Some(b) = bus {
+            b.take_waited();
+        }
         let notes = crate::host::apply(cfg, bus, &plan).map_err(|e| {
             failed(
                 e.to_string(),
                 "fix the seed's host settings, or the node, and reboot",
             )
         })?;
-        Ok(done(notes.join(" ")))
+        // Waiting for hostname1/timedate1 to start is not the agent's work.
+        let wait = bus.map_or(Duration::ZERO, Bus::take_waited);
+        Ok(Done {
+            wait,
+            ..done(notes.join(" "))
+        })
     }
 
     fn preflight(&mut self) -> Result<Done, Failed> {

@@ -44,6 +44,8 @@ pub struct Config {
     pub ntp_timeout: Duration,
     /// How long to wait for the advertise address to appear.
     pub address_timeout: Duration,
+    /// Bound on the wait for a D-Bus service that is slow to start.
+    pub dbus_wait: Duration,
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -89,6 +91,10 @@ impl Config {
             },
             ntp_timeout: env_ms("KUBEBAKE_NTP_TIMEOUT_MS", 120_000),
             address_timeout: env_ms("KUBEBAKE_ADDRESS_TIMEOUT_MS", 60_000),
+            dbus_wait: env_ms(
+                "KUBEBAKE_DBUS_WAIT_MS",
+                u64::try_from(crate::systemd::ACTIVATION_WAIT.as_millis()).unwrap_or(u64::MAX),
+            ),
         }
     }
 

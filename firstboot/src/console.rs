@@ -53,6 +53,15 @@ pub fn line(phase: &str, outcome: Outcome, detail: &str) {
     let _ = out.flush();
 }
 
+/// Prints a line that is not a phase's (`kubebake: <text>`, redacted, one
+/// line): what the agent waits for while a phase runs.
+pub fn note(text: &str) {
+    let text = redact(text).replace(['\n', '\r'], " ");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "kubebake: {}", text.trim());
+    let _ = out.flush();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::state::write_atomic;
-use crate::systemd::Bus;
+use crate::systemd::{Bus, Service};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -293,6 +293,16 @@ fn hostname_in_place(cfg: &Config, h: &str) -> Result<(), HostError> {
 /// Applies the plan. Returns short notes for the console line.
 pub fn apply(cfg: &Config, bus: Option<&Bus>, plan: &HostPlan) -> Result<Vec<String>, HostError> {
     let mut notes = Vec::new();
+    // Every activated service the plan needs answers before anything is
+    // changed: one that never starts fails the phase with nothing applied.
+    if let Some(b) = bus {
+        if plan.hostname.is_some() {
+            b.wait_ready(Service::Hostname1)?;
+        }
+        if plan.timezone.is_some() {
+            b.wait_ready(Service::Timedate1)?;
+        }
+    }
     if let Some(h) = &plan.hostname {
         match bus {
             Some(b) => match b.set_static_hostname(h) {

@@ -41,11 +41,25 @@ fn write(root: &Path, p: &str, c: &str) {
 }
 
 fn node(seed: &str) -> Option<Node> {
-    let bus = common::PrivateBus::start()?;
+    Some(node_with(seed, &[]))
+}
+
+/// Activation timeout of the private bus for [`node_with`]'s slow names.
+const SLOW_START_MS: u32 = 1_000;
+
+/// A node whose bus can activate each of `slow` but never starts it (a
+/// call waits [`SLOW_START_MS`], then fails with dbus-daemon's `TimedOut`);
+/// the other test services answer at once.
+fn node_with(seed: &str, slow: &[&str]) -> Node {
+    let bus = common::PrivateBus::start_with_slow(slow, SLOW_START_MS);
     kubebake_hosttool::need(&["ip", "sha256sum"]);
     let shared = common::Shared::default();
     shared.ntp.store(true, std::sync::atomic::Ordering::SeqCst);
-    let svc = common::serve(&bus.address, shared);
+    let names: Vec<&'static str> = [common::HOSTNAME1, common::TIMEDATE1, common::SYSTEMD1]
+        .into_iter()
+        .filter(|n| !slow.contains(n))
+        .collect();
+    let svc = common::serve_names(&bus.address, shared, &names);
     let dir = tempfile::tempdir().expect("tmp");
     let root = dir.path().join("root");
     write(
@@ -87,7 +101,7 @@ fn node(seed: &str) -> Option<Node> {
         .expect("port")
         .port();
     let bin = common::double_bin(dir.path());
-    Some(Node {
+    Node {
         _dir: dir,
         root,
         bin,
@@ -95,7 +109,7 @@ fn node(seed: &str) -> Option<Node> {
         bus,
         svc,
         port,
-    })
+    }
 }
 
 impl Node {
@@ -142,6 +156,15 @@ impl Node {
             }
             None => self.cmd(&["run"]),
         };
+        let o = c.output().expect("run agent");
+        assert_no_secret(&o);
+        o
+    }
+
+    /// One boot of the shipped agent with `env` added.
+    fn run_env(&self, env: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(&["run"]);
+        c.envs(env.iter().copied());
         let o = c.output().expect("run agent");
         assert_no_secret(&o);
         o
@@ -903,4 +926,99 @@ fn runcmd_output_stays_off_the_console_and_marker_is_recovered() {
     assert_eq!(o.status.code(), Some(0));
     assert!(n.root.join("var/lib/kubebake/firstboot.done").exists());
     assert_eq!(n.count("count"), 1);
+}
+
+/// The agent's `kubebake: waiting …` lines (not phase lines).
+fn waiting_lines(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter(|l| l.starts_with("kubebake: waiting"))
+        .collect()
+}
+
+/// Bug B of the VM tests: on a loaded node, activating hostnamed took
+/// longer than the bus's activation timeout and the host phase failed with
+/// "hostname1.SetStaticHostname: TimedOut: Failed to activate service". The
+/// agent now waits for a slowly starting service (bounded, one line saying
+/// what for) and goes on; the wait is a wait, not the agent's own work.
+#[test]
+fn host_waits_for_a_slowly_activated_hostname1() {
+    let n = node_with(&worker_seed("ok"), &[common::HOSTNAME1]);
+    // The first activation times out after SLOW_START_MS; hostname1 comes
+    // up later, as hostnamed does once systemd gets to it.
+    let later = common::serve_later(
+        &n.bus.address,
+        n.svc.shared.clone(),
+        common::HOSTNAME1,
+        std::time::Duration::from_millis(2_500),
+    );
+    let o = n.run_env(&[("KUBEBAKE_DBUS_WAIT_MS", "30000")]);
+    let (out, err) = text(&o);
+    let _hostname1 = later.join().expect("hostname1 service");
+    eprintln!("--- agent stdout ---\n{out}");
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        phase_lines(&out)
+            .iter()
+            .all(|l| l.ends_with("result=ok")),
+        "{out}"
+    );
+    let waits = waiting_lines(&out);
+    assert_eq!(waits.len(), 1, "one line says what the agent waits for:\n{out}");
+    assert!(
+        waits[0].contains("org.freedesktop.hostname1") && waits[0].contains("TimedOut"),
+        "{}",
+        waits[0]
+    );
+    assert_eq!(*n.svc.shared.hostname.lock().expect("lock"), "worker-1");
+    let st = n.status_json();
+    let host = st["completed"]
+        .as_array()
+        .and_then(|c| c.iter().find(|p| p["phase"] == "host"))
+        .unwrap_or_else(|| panic!("no host phase in {st}"))
+        .clone();
+    let wait = host["wait_ms"].as_u64().unwrap_or(0);
+    assert!(
+        wait >= u64::from(SLOW_START_MS),
+        "the D-Bus wait is counted as a wait: {host}"
+    );
+}
+
+/// A service that never starts fails the host phase after the bounded wait,
+/// before anything was changed: no hostname, no `write_files` (the host
+/// phase is never half-applied; the next boot applies all of it). No
+/// `users:` here: the agent runs the host's `useradd`.
+#[test]
+fn host_changes_nothing_when_timedate1_never_starts() {
+    let seed = worker_seed("ok").replace(
+        "#cloud-config\n",
+        "#cloud-config\ntimezone: Europe/Paris\n",
+    );
+    let n = node_with(&seed, &[common::TIMEDATE1]);
+    let t = std::time::Instant::now();
+    let o = n.run_env(&[("KUBEBAKE_DBUS_WAIT_MS", "2500")]);
+    let took = t.elapsed();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    let fail = out
+        .lines()
+        .find(|l| l.starts_with("kubebake: phase=host result=fail"))
+        .unwrap_or_else(|| panic!("no host failure:\n{out}"));
+    assert!(
+        fail.contains("org.freedesktop.timedate1") && fail.contains("TimedOut"),
+        "{fail}"
+    );
+    assert_eq!(waiting_lines(&out).len(), 1, "{out}");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "the wait is bounded: {took:?}"
+    );
+    assert_eq!(
+        *n.svc.shared.hostname.lock().expect("lock"),
+        "",
+        "hostname set before the phase failed"
+    );
+    assert!(
+        !n.root.join("etc/kubeadm-double/mode").exists(),
+        "write_files applied before the phase failed"
+    );
 }

@@ -51,14 +51,50 @@ pub struct PrivateBus {
 impl PrivateBus {
     /// Starts `dbus-daemon --session --print-address --nofork` on a private socket.
     pub fn start() -> Option<Self> {
-        kubebake_hosttool::need(&["dbus-daemon"]);
+        Some(Self::start_with_slow(&[], 25_000))
+    }
+
+    /// A private bus on which each of `slow` is activatable but its service
+    /// never starts (the `.service` file's `Exec` only sleeps): a call to it
+    /// waits `start_timeout_ms` and fails with dbus-daemon's own
+    /// `TimedOut: Failed to activate service …`, as on a loaded node where
+    /// systemd takes longer than the bus's 25 s to start hostnamed. A test
+    /// service that takes the name later (see [`serve_later`]) answers.
+    pub fn start_with_slow(slow: &[&str], start_timeout_ms: u32) -> Self {
+        kubebake_hosttool::need(&["dbus-daemon", "sleep"]);
         let dir = tempfile::tempdir().expect("tmp");
+        let services = dir.path().join("services");
+        std::fs::create_dir_all(&services).expect("mkdir services");
+        let sleep = kubebake_hosttool::find("sleep").expect("sleep");
+        for name in slow {
+            std::fs::write(
+                services.join(format!("{name}.service")),
+                format!(
+                    "[D-BUS Service]\nName={name}\nExec={} 600\n",
+                    sleep.display()
+                ),
+            )
+            .expect("write .service");
+        }
+        let conf = dir.path().join("bus.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n \
+                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
+                 <busconfig>\n  <type>session</type>\n  <listen>unix:path={}</listen>\n\
+                 <servicedir>{}</servicedir>\n\
+                 <policy context=\"default\">\n    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n\
+                 <allow eavesdrop=\"true\"/>\n    <allow own=\"*\"/>\n  </policy>\n\
+                 <limit name=\"service_start_timeout\">{start_timeout_ms}</limit>\n</busconfig>\n",
+                dir.path().join("bus").display(),
+                services.display()
+            ),
+        )
+        .expect("write bus.conf");
         let mut child = Command::new("dbus-daemon")
-            .args(["--session", "--print-address", "--nofork"])
-            .arg(format!(
-                "--address=unix:path={}",
-                dir.path().join("bus").display()
-            ))
+            .args(["--print-address", "--nofork"])
+            .arg(format!("--config-file={}", conf.display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -72,11 +108,11 @@ impl PrivateBus {
             address.starts_with("unix:"),
             "dbus-daemon printed {address:?}"
         );
-        Some(PrivateBus {
+        PrivateBus {
             child,
             address,
             _dir: dir,
-        })
+        }
     }
 }
 
@@ -212,34 +248,68 @@ pub struct Services {
     _conns: Vec<zbus::blocking::Connection>,
 }
 
+/// The well-known names of the test services.
+pub const HOSTNAME1: &str = "org.freedesktop.hostname1";
+/// timedate1's name.
+pub const TIMEDATE1: &str = "org.freedesktop.timedate1";
+/// systemd1's name.
+pub const SYSTEMD1: &str = "org.freedesktop.systemd1";
+
+/// Connects one test service (`HOSTNAME1`, `TIMEDATE1` or `SYSTEMD1`).
+fn serve_one(address: &str, shared: &Shared, name: &'static str) -> zbus::blocking::Connection {
+    let b = zbus::blocking::connection::Builder::address(address)
+        .expect("address")
+        .name(name)
+        .expect("name");
+    let b = match name {
+        HOSTNAME1 => b
+            .serve_at("/org/freedesktop/hostname1", Hostname1(shared.clone()))
+            .expect("serve"),
+        TIMEDATE1 => b
+            .serve_at("/org/freedesktop/timedate1", Timedate1(shared.clone()))
+            .expect("serve"),
+        SYSTEMD1 => {
+            let mut b = b
+                .serve_at("/org/freedesktop/systemd1", Manager(shared.clone()))
+                .expect("serve");
+            for u in UNITS {
+                b = b.serve_at(unit_path(u), UnitObj).expect("serve unit");
+            }
+            b
+        }
+        other => panic!("no test service {other}"),
+    };
+    b.build().unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 /// Starts hostname1, timedate1 and systemd1 test services on `address`.
 pub fn serve(address: &str, shared: Shared) -> Services {
-    let b = || zbus::blocking::connection::Builder::address(address).expect("address");
-    let h = b()
-        .name("org.freedesktop.hostname1")
-        .expect("name")
-        .serve_at("/org/freedesktop/hostname1", Hostname1(shared.clone()))
-        .expect("serve")
-        .build()
-        .expect("hostname1");
-    let t = b()
-        .name("org.freedesktop.timedate1")
-        .expect("name")
-        .serve_at("/org/freedesktop/timedate1", Timedate1(shared.clone()))
-        .expect("serve")
-        .build()
-        .expect("timedate1");
-    let mut s = b()
-        .name("org.freedesktop.systemd1")
-        .expect("name")
-        .serve_at("/org/freedesktop/systemd1", Manager(shared.clone()))
-        .expect("serve");
-    for u in UNITS {
-        s = s.serve_at(unit_path(u), UnitObj).expect("serve unit");
-    }
-    let s = s.build().expect("systemd1");
+    serve_names(address, shared, &[HOSTNAME1, TIMEDATE1, SYSTEMD1])
+}
+
+/// Starts the test services `names` on `address`.
+pub fn serve_names(address: &str, shared: Shared, names: &[&'static str]) -> Services {
+    let conns = names
+        .iter()
+        .map(|n| serve_one(address, &shared, n))
+        .collect();
     Services {
         shared,
-        _conns: vec![h, t, s],
+        _conns: conns,
     }
+}
+
+/// Starts the test service `name` on `address` after `delay` (a service
+/// that is slow to come up); join the handle to keep it until then.
+pub fn serve_later(
+    address: &str,
+    shared: Shared,
+    name: &'static str,
+    delay: std::time::Duration,
+) -> std::thread::JoinHandle<Services> {
+    let address = address.to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        serve_names(&address, shared, &[name])
+    })
 }
