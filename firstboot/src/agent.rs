@@ -603,6 +603,9 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The agent's lines of every run, on STATE (see [`console::keep_in`]).
+pub const LOG: &str = "/var/log/kubebake-firstboot.log";
+
 /// Called after each phase is persisted: the test build's crash hook.
 pub type AfterPhase = fn(Phase);
 
@@ -615,6 +618,12 @@ pub fn run(cfg: &Config) -> anyhow::Result<i32> {
 pub fn run_with(cfg: &Config, after_phase: Option<AfterPhase>) -> anyhow::Result<i32> {
     use anyhow::Context;
     let started = Instant::now();
+    let boot_id = std::fs::read_to_string(cfg.path("/proc/sys/kernel/random/boot_id"))
+        .unwrap_or_else(|_| "unknown".into());
+    let log = cfg.path(LOG);
+    if let Err(e) = console::keep_in(&log, &boot_id) {
+        tracing::warn!("not keeping the agent's lines in {}: {e}", log.display());
+    }
     let store = Store::new(cfg.state_dir());
     if store.is_finished() {
         console::line(
@@ -683,6 +692,10 @@ pub fn run_with(cfg: &Config, after_phase: Option<AfterPhase>) -> anyhow::Result
                     wait_ms: ms(d.wait),
                     detail: detail.clone(),
                 });
+                // what the phase changed is on disk before it counts as done
+                if phase.writes_through_others() {
+                    crate::state::flush_fs(&run.cfg.state_dir()).context("flushing STATE")?;
+                }
                 run.store.save(&run.state).context("saving state")?;
                 if phase == Phase::Done {
                     run.store

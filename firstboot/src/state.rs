@@ -63,6 +63,14 @@ impl Phase {
         }
     }
 
+    /// Whether the phase changes files through other programs (hostnamed,
+    /// useradd, kubeadm, the seed's commands), which do not fsync: STATE is
+    /// flushed ([`flush_fs`]) before such a phase is recorded done. The
+    /// agent's own files are written durably ([`write_atomic`]) by all.
+    pub fn writes_through_others(self) -> bool {
+        matches!(self, Phase::Host | Phase::Kubeadm | Phase::Runcmd)
+    }
+
     /// Parses a phase name.
     pub fn from_name(s: &str) -> Option<Phase> {
         Phase::ALL.into_iter().find(|p| p.name() == s)
@@ -163,6 +171,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
 /// content, never a torn or lost one.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
     replace(path, data, mode, true)
+}
+
+/// Flushes the file system that holds `dir` (syncfs(2)): STATE on a node,
+/// where /etc's overlay, /etc/kubernetes and the agent's state all live.
+/// What a phase changed through other programs (hostnamed's /etc/hostname,
+/// kubeadm's files, the seed's write_files) is not fsynced by them; the
+/// agent flushes it before it records the phase done, so a power cut never
+/// leaves a node that counts a change as made and has lost it.
+pub fn flush_fs(dir: &Path) -> Result<(), StateError> {
+    let f = File::open(dir).map_err(io(dir))?;
+    rustix::fs::syncfs(&f).map_err(|e| io(dir)(e.into()))
 }
 
 /// Like [`write_atomic`] without the fsyncs, for files on tmpfs (`/run`)

@@ -364,6 +364,38 @@ fn transient_failures_are_retried() {
         "{out}"
     );
     assert_eq!(n.count("count"), 3);
+    // Every console line is kept on STATE, after one header for the run,
+    // 0600 (cloud-init's cloud-init-output.log; the VM test reads it).
+    let log = n.root.join("var/log/kubebake-firstboot.log");
+    let kept = std::fs::read_to_string(&log).expect("kept log");
+    let mode = std::fs::metadata(&log).expect("log").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", log.display());
+    let (head, body) = kept.split_once('\n').expect("header line");
+    assert!(head.starts_with("# kubebake-firstboot boot_id="), "{kept}");
+    let printed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("kubebake: "))
+        .collect();
+    assert_eq!(body.lines().collect::<Vec<_>>(), printed, "{kept}");
+    assert!(printed.len() >= 11, "{out}");
+    assert!(!kept.contains(TOKEN) && !kept.contains("0123456789abcdef"));
+    // A later run appends its own lines after its own header, on a line of
+    // its own even when a power cut tore the last one (zeros, no newline).
+    let torn = format!("{kept}kubebake: phase=kubeadm res\0\0\0");
+    std::fs::write(&log, &torn).expect("tear the log");
+    let o2 = n.run(None);
+    assert_eq!(o2.status.code(), Some(0));
+    let kept2 = std::fs::read_to_string(&log).expect("kept log");
+    assert!(kept2.starts_with(&torn), "{kept2}");
+    let tail = &kept2[torn.len()..];
+    assert!(
+        tail.starts_with("\n# kubebake-firstboot boot_id="),
+        "{tail}"
+    );
+    assert!(
+        tail.contains("already finished on an earlier boot"),
+        "{tail}"
+    );
 }
 
 #[test]
@@ -957,13 +989,15 @@ fn host_waits_for_a_slowly_activated_hostname1() {
     eprintln!("--- agent stdout ---\n{out}");
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(
-        phase_lines(&out)
-            .iter()
-            .all(|l| l.ends_with("result=ok")),
+        phase_lines(&out).iter().all(|l| l.ends_with("result=ok")),
         "{out}"
     );
     let waits = waiting_lines(&out);
-    assert_eq!(waits.len(), 1, "one line says what the agent waits for:\n{out}");
+    assert_eq!(
+        waits.len(),
+        1,
+        "one line says what the agent waits for:\n{out}"
+    );
     assert!(
         waits[0].contains("org.freedesktop.hostname1") && waits[0].contains("TimedOut"),
         "{}",
@@ -989,10 +1023,8 @@ fn host_waits_for_a_slowly_activated_hostname1() {
 /// `users:` here: the agent runs the host's `useradd`.
 #[test]
 fn host_changes_nothing_when_timedate1_never_starts() {
-    let seed = worker_seed("ok").replace(
-        "#cloud-config\n",
-        "#cloud-config\ntimezone: Europe/Paris\n",
-    );
+    let seed =
+        worker_seed("ok").replace("#cloud-config\n", "#cloud-config\ntimezone: Europe/Paris\n");
     let n = node_with(&seed, &[common::TIMEDATE1]);
     let t = std::time::Instant::now();
     let o = n.run_env(&[("KUBEBAKE_DBUS_WAIT_MS", "2500")]);
