@@ -7,6 +7,10 @@ use uuid::Uuid;
 use crate::bake::BootFiles;
 use crate::profile::{Arch, Resolved};
 
+/// The kernel's `init=`: a wrapper baked from overlays/ that gives systemd
+/// the node's machine-id kept on STATE before it starts, then execs it.
+pub(crate) const INIT: &str = "/usr/libexec/kubebake/init";
+
 /// Flags every image carries, before the profile's additions.
 pub fn cmdline(root_a: Uuid, r: &Resolved) -> String {
     let mut parts = vec![
@@ -14,6 +18,7 @@ pub fn cmdline(root_a: Uuid, r: &Resolved) -> String {
         "ro".to_string(),
         "rootfstype=ext4".to_string(),
         "systemd.unified_cgroup_hierarchy=1".to_string(),
+        format!("init={INIT}"),
     ];
     parts.extend(r.profile.boot.cmdline.iter().cloned());
     parts.join(" ")
@@ -60,4 +65,24 @@ pub fn options_of(entry: &str) -> Option<String> {
             .strip_prefix("options")
             .map(|o| o.trim().to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::embedded::{Embedded, OVERLAYS};
+
+    /// The kernel panics when `init=` names no executable: the wrapper is
+    /// always baked, executable.
+    #[test]
+    fn init_is_an_executable_overlay() {
+        let want = super::INIT.trim_start_matches('/');
+        let found = OVERLAYS.iter().find_map(|e| match *e {
+            Embedded::File(p, mode, data) if p == want => Some((mode, data)),
+            _ => None,
+        });
+        let (mode, data) = found.unwrap_or_else(|| panic!("{want} is not in overlays/"));
+        assert_eq!(mode, 0o755);
+        assert!(data.starts_with(b"#!/bin/sh\n"));
+        assert!(std::str::from_utf8(data).is_ok_and(|t| t.contains("exec /sbin/init \"$@\"")));
+    }
 }

@@ -163,6 +163,7 @@ fn check_image(arch: &'static str) {
         "ro",
         "rootfstype=ext4",
         "systemd.unified_cgroup_hierarchy=1",
+        "init=/usr/libexec/kubebake/init",
         console,
     ] {
         assert!(

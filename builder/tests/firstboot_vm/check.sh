@@ -36,23 +36,23 @@ out "pki_ca_b64=$(base64 -w0 /etc/kubernetes/pki/ca.crt 2>/dev/null)"
 out "pki_ca_key_mode=$(stat -c %a /etc/kubernetes/pki/ca.key 2>&1)"
 out "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
 sed 's/^/BOOTTEST-REC /' /var/lib/kubeadm-double/records.log >&3 2>/dev/null
-# The agent's stdout lines of this boot, whole (journald may still be reading
-# the last ones from the unit's stream: sync, and wait a little for the final
-# line when the agent ran).
+# The agent's lines of this boot, whole, from the log it keeps on STATE
+# (the lines after this boot's header; the journal is checked on its own
+# below, and kernel messages can split console lines).
 agent_lines() {
-  journalctl --sync 2>/dev/null
-  # --merge: all journals, whatever machine-id they are filed under.
-  journalctl --merge -b -u kubebake-firstboot.service -o cat --no-pager 2>/dev/null | grep '^kubebake: '
+  tr -d '\000' < /var/log/kubebake-firstboot.log 2>/dev/null |
+    awk -v h="# kubebake-firstboot boot_id=$(cat /proc/sys/kernel/random/boot_id)" \
+      '$0 == h { keep = 1; next } /^# kubebake-firstboot / { keep = 0 } keep'
 }
-if [ "$(prop ConditionResult)" = yes ]; then
-  for i in $(seq 1 30); do
-    agent_lines | grep -qE 'phase=done result=|result=fail' && break
-    sleep 1
-  done
-fi
+out "agent_log_runs=$(grep -ac '^# kubebake-firstboot ' /var/log/kubebake-firstboot.log 2>&1)"
 agent_lines | sed 's/^/BOOTTEST-AGENT /' >&3
-# For a look when the journal shows nothing of this boot (Known gaps).
-out "journal_machine_id=$(cat /etc/machine-id) dirs=$(ls /var/log/journal /run/log/journal 2>/dev/null | tr '\n' ' ') lines_this_boot=$(journalctl --merge -b -o cat --no-pager 2>/dev/null | wc -l)"
+# The journal of this boot: filed under the kept machine-id from its first
+# entry (kubebake-init gives it to PID 1 and journald), in one directory.
+out "machine_id=$(cat /etc/machine-id)"
+out "journal_dirs=$(ls /var/log/journal 2>/dev/null | paste -sd, -)"
+out "journal_boot_machine_ids=$(journalctl -b -o export --no-pager 2>/dev/null | sed -n 's/^_MACHINE_ID=//p' | sort -u | paste -sd, -)"
+out "journal_boot_lines=$(journalctl -b -o cat --no-pager 2>/dev/null | wc -l)"
+out "journal_agent_lines=$(journalctl -b -u kubebake-firstboot.service -o cat --no-pager 2>/dev/null | grep -c '^kubebake: ')"
 out "done=1"
 sync
 systemctl poweroff
