@@ -286,6 +286,13 @@ impl Profile {
             bail!("profile {name} has no kubernetes.version; add it, e.g. \"1.35.1\"");
         }
         for (cname, c) in &self.kubernetes.components {
+            if cname == AGENT {
+                bail!(
+                    "profile {name}: kubernetes.components.{AGENT} is not a Kubernetes component: \
+                     kubebake bakes its own build of the agent (beside kubebake, or \
+                     --component {AGENT}=PATH); remove [kubernetes.components.{AGENT}]"
+                );
+            }
             if !KNOWN.contains(&cname.as_str()) {
                 bail!(
                     "profile {name}: unknown component `{cname}`; known: {}",

@@ -221,6 +221,36 @@ fn missing_extends_target_names_the_referencing_file() {
     }
 }
 
+/// The agent listed as a Kubernetes component (with or without a url) is
+/// refused naming the profile key and the fix, not ignored and not asked
+/// for a url: kubebake bakes its own build of the agent.
+#[test]
+fn agent_listed_as_a_kubernetes_component_is_refused() {
+    for (case, body) in [
+        ("with a url", "url = \"https://example.invalid/a\"\n"),
+        ("without a url", ""),
+    ] {
+        let (work, args) = setup("amd64", &[]);
+        let text = format!(
+            "extends = \"generic-amd64\"\nname = \"p\"\n\
+             [kubernetes.components.kubebake-firstboot]\n{body}"
+        );
+        std::fs::write(work.join("p.toml"), text).expect("profile");
+        let cmd = build(&work, &args, &["p.toml"]);
+        refused(
+            case,
+            &work,
+            cmd,
+            &[
+                "kubernetes.components.kubebake-firstboot",
+                "remove",
+                "--component kubebake-firstboot=",
+            ],
+            None,
+        );
+    }
+}
+
 /// Defect 23: a Kubernetes version kubebake has no pins for is refused
 /// before any download, naming the version's origin and the keys to set.
 #[test]
