@@ -388,6 +388,33 @@ const CASES: &[Case] = &[
         rss_mib: Some(BOMB_RSS_MIB),
     },
     Case {
+        name: "GNU long link name declaring 300 MiB",
+        make: |w| {
+            let p = metadata_bomb(w, "bomb-link.tar.zst", b'K', b"././@LongLink");
+            made(
+                vec![base(w), p],
+                &["bomb-link.tar.zst", "GNU long link", "1 MiB", "offset 0"],
+            )
+        },
+        rss_mib: Some(BOMB_RSS_MIB),
+    },
+    Case {
+        name: "PAX global header declaring 300 MiB",
+        make: |w| {
+            let p = metadata_bomb(w, "bomb-global.tar.zst", b'g', b"pax_global_header");
+            made(
+                vec![base(w), p],
+                &[
+                    "bomb-global.tar.zst",
+                    "pax_global_header",
+                    "1 MiB",
+                    "offset 0",
+                ],
+            )
+        },
+        rss_mib: Some(BOMB_RSS_MIB),
+    },
+    Case {
         name: "a 300 KB path is cut in the error",
         make: |w| {
             let mut name = "a/".repeat(150_000);
