@@ -44,6 +44,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let (_, out) = pipeline::target(&req)?;
                 return supervise::build(&pipeline::tmp_path(&out));
             }
+            supervise::die_with_supervisor()?;
             let out = pipeline::build(&req)?;
             if a.json {
                 println!("{}", serde_json::to_string(&out).context("printing JSON")?);

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rustix::process::{kill_process, Pid, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -26,6 +26,25 @@ use crate::cache::Cache;
 
 /// Set in the worker's environment: the supervisor's temp directory.
 const WORK_DIR_ENV: &str = "KUBEBAKE_WORK_DIR";
+
+/// Set in the worker's environment: the supervisor's PID.
+const SUPERVISOR_ENV: &str = "KUBEBAKE_SUPERVISOR_PID";
+
+/// In the worker: be killed when the supervisor dies, even of SIGKILL (no
+/// cleanup runs in it then), instead of writing on as an orphan and renaming
+/// an image nobody waits for into place. A supervisor already gone before
+/// the death signal was set is seen as a parent that is not it any more.
+pub(crate) fn die_with_supervisor() -> Result<()> {
+    use rustix::process::{getppid, set_parent_process_death_signal};
+    set_parent_process_death_signal(Some(Signal::KILL))
+        .context("asking to be killed with the build supervisor (PR_SET_PDEATHSIG)")?;
+    let supervisor = std::env::var(SUPERVISOR_ENV).ok();
+    let parent = getppid().map(|p| p.as_raw_nonzero().get().to_string());
+    if supervisor.is_none() || parent != supervisor {
+        bail!("the build supervisor exited before its worker started; nothing was written");
+    }
+    Ok(())
+}
 
 /// In the worker, the supervisor's temp directory (removed after the build).
 pub(crate) fn work_dir() -> Option<PathBuf> {
@@ -90,6 +109,7 @@ pub(crate) fn build(tmp_out: &Path) -> Result<ExitCode> {
     let mut child = Command::new(&exe)
         .args(&args)
         .env(WORK_DIR_ENV, dir.path())
+        .env(SUPERVISOR_ENV, std::process::id().to_string())
         .spawn()
         .with_context(|| format!("starting the build worker {}", exe.display()))?;
     let waited = wait_forwarding(&mut child, &mut signals);

@@ -749,6 +749,54 @@ fn a_killed_writer_leaves_nothing() {
     assert_interrupted("SIGKILL of the writer", &work, child, 137);
 }
 
+/// Defect 12: the supervisor itself SIGKILLed (no cleanup can run in it):
+/// its worker dies with it instead of writing on as an orphan and renaming
+/// an image nobody waits for into place, and the next build to the same
+/// output replaces the stale `OUT.tmp` and leaves only its own image.
+#[test]
+fn a_killed_supervisor_takes_its_worker_with_it() {
+    let work = Work::new();
+    let mut child = start_slow_build(&work);
+    let tmp = work.join("o.raw.tmp");
+    let writers = holders(&tmp);
+    assert_eq!(writers.len(), 1, "one process writes the image");
+    kill("-KILL", &child.id().to_string());
+    // Not wait_with_output: an orphaned worker would hold the pipes open.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let st = child.wait().expect("wait");
+    assert_eq!(st.code(), None, "the supervisor died of SIGKILL");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !holders(&tmp).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let orphans = holders(&tmp);
+    for pid in &orphans {
+        // Leave no process behind when the assertion below fails.
+        kill("-KILL", &pid.to_string());
+    }
+    assert!(
+        orphans.is_empty(),
+        "the worker {orphans:?} still writes o.raw.tmp 10 s after its supervisor was killed"
+    );
+    assert!(!work.join("o.raw").exists(), "an image at o.raw");
+
+    // The next build to o.raw: the stale o.raw.tmp gone, a good image.
+    support::write_rootfs(&work.join("r.tar"), support::Rootfs::full("amd64"));
+    let mut args = vec!["--rootfs".to_string(), "r.tar".to_string()];
+    for c in support::write_components(work.path()) {
+        args.push("--component".into());
+        args.push(c);
+    }
+    let run = harness::run(build(&work, &args, &[]));
+    assert_eq!(run.code, Some(0), "the next build: {}", run.stderr);
+    assert!(
+        work.join("o.raw").is_file(),
+        "no image after the next build"
+    );
+    assert!(!tmp.exists(), "the stale o.raw.tmp is still there");
+}
+
 /// Defect 12: SIGTERM in the middle of a download leaves no partial file in
 /// the download cache.
 #[test]
