@@ -25,6 +25,12 @@ const DEAD_PROXY: &str = "http://127.0.0.1:9";
 /// arguments, minus the components named in `skip`.
 fn setup(arch: &'static str, skip: &[&str]) -> (Work, Vec<String>) {
     let work = Work::new();
+    let args = inputs(&work, arch, skip);
+    (work, args)
+}
+
+/// [`setup`]'s inputs written into an existing `work`, and the arguments.
+fn inputs(work: &Work, arch: &'static str, skip: &[&str]) -> Vec<String> {
     support::write_rootfs(&work.join("r.tar"), support::Rootfs::full(arch));
     let mut args = vec!["--rootfs".to_string(), "r.tar".to_string()];
     for c in support::write_components(work.path()) {
@@ -34,7 +40,7 @@ fn setup(arch: &'static str, skip: &[&str]) -> (Work, Vec<String>) {
             args.push(c);
         }
     }
-    (work, args)
+    args
 }
 
 /// `kubebake build -o o.raw ARGS EXTRA` in `work`, downloads going nowhere.
@@ -782,12 +788,7 @@ fn a_killed_supervisor_takes_its_worker_with_it() {
     assert!(!work.join("o.raw").exists(), "an image at o.raw");
 
     // The next build to o.raw: the stale o.raw.tmp gone, a good image.
-    support::write_rootfs(&work.join("r.tar"), support::Rootfs::full("amd64"));
-    let mut args = vec!["--rootfs".to_string(), "r.tar".to_string()];
-    for c in support::write_components(work.path()) {
-        args.push("--component".into());
-        args.push(c);
-    }
+    let args = inputs(&work, "amd64", &[]);
     let run = harness::run(build(&work, &args, &[]));
     assert_eq!(run.code, Some(0), "the next build: {}", run.stderr);
     assert!(
