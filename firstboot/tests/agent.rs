@@ -40,8 +40,8 @@ fn write(root: &Path, p: &str, c: &str) {
     std::fs::write(f, c).expect("write");
 }
 
-fn node(seed: &str) -> Option<Node> {
-    Some(node_with(seed, &[]))
+fn node(seed: &str) -> Node {
+    node_with(seed, &[])
 }
 
 /// Activation timeout of the private bus for [`node_with`]'s slow names.
@@ -218,9 +218,7 @@ fn phase_lines(out: &str) -> Vec<String> {
 
 #[test]
 fn worker_joins_once() {
-    let Some(n) = node(&worker_seed("ok")) else {
-        return;
-    };
+    let n = node(&worker_seed("ok"));
     let o = n.run(None);
     let (out, err) = text(&o);
     eprintln!("--- agent stdout ---\n{out}--- agent stderr ---\n{err}");
@@ -312,9 +310,7 @@ fn shipped_agent_has_no_crash_hook() {
         !bytes.windows(needle.len()).any(|w| w == needle),
         "{exe} carries the crash hook"
     );
-    let Some(n) = node(&worker_seed("ok")) else {
-        return;
-    };
+    let n = node(&worker_seed("ok"));
     let o = n
         .cmd_of(exe, &["run"])
         .env("KUBEBAKE_TEST_CRASH_AFTER", "host")
@@ -327,7 +323,7 @@ fn shipped_agent_has_no_crash_hook() {
 
 #[test]
 fn init_applies_cni() {
-    let Some(n) = node(&init_seed()) else { return };
+    let n = node(&init_seed());
     let o = n.run(None);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
@@ -343,9 +339,7 @@ fn init_applies_cni() {
 
 #[test]
 fn transient_failures_are_retried() {
-    let Some(n) = node(&worker_seed("fail-twice-connection-refused")) else {
-        return;
-    };
+    let n = node(&worker_seed("fail-twice-connection-refused"));
     let o = n.run(None);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
@@ -400,9 +394,7 @@ fn transient_failures_are_retried() {
 
 #[test]
 fn expired_token_stops_with_advice() {
-    let Some(n) = node(&worker_seed("jws")) else {
-        return;
-    };
+    let n = node(&worker_seed("jws"));
     let o = n.run(None);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
@@ -440,9 +432,7 @@ fn crash_after_each_phase_resumes_and_finishes_once() {
         "cni",
         "runcmd",
     ] {
-        let Some(n) = node(&worker_seed("ok")) else {
-            return;
-        };
+        let n = node(&worker_seed("ok"));
         let o = n.run(Some(phase));
         let (out, err) = text(&o);
         assert_eq!(
@@ -505,9 +495,7 @@ fn crash_after_each_phase_resumes_and_finishes_once() {
 #[test]
 fn power_cut_after_a_finished_join_keeps_it() {
     for (bootstrap_left, expect_joins) in [(false, 0), (true, 1)] {
-        let Some(n) = node(&worker_seed("ok")) else {
-            return;
-        };
+        let n = node(&worker_seed("ok"));
         let o = n.run(Some("render"));
         assert_eq!(o.status.code(), Some(99), "{:?}", text(&o));
         // What `kubeadm join` leaves on disk (the double's own join run
@@ -538,9 +526,7 @@ fn power_cut_after_a_finished_join_keeps_it() {
 
 #[test]
 fn preflight_failure_names_check_and_fix() {
-    let Some(n) = node(&worker_seed("ok")) else {
-        return;
-    };
+    let n = node(&worker_seed("ok"));
     write(
         &n.root,
         "/proc/swaps",
@@ -571,7 +557,7 @@ fn preflight_failure_names_check_and_fix() {
 #[test]
 fn invalid_seed_then_fixed_seed_is_picked_up() {
     let bad = worker_seed("ok").replace(TOKEN, "ABCDEF.0123456789ABCDEF");
-    let Some(n) = node(&bad) else { return };
+    let n = node(&bad);
     let o = n.run(None);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
@@ -595,7 +581,7 @@ fn invalid_seed_then_fixed_seed_is_picked_up() {
 /// /usr/bin/time).
 #[test]
 fn oversized_seed_is_refused_with_little_memory() {
-    let Some(n) = node("") else { return };
+    let n = node("");
     let mut big = b"#cloud-config\nwrite_files:\n  - path: /big\n    content: ".to_vec();
     big.resize(55 << 20, b'a');
     std::fs::write(n.root.join("boot/efi/user-data"), &big).expect("write");
@@ -706,9 +692,7 @@ fn phases_run(out: &str) -> Vec<String> {
 /// redoes render and kubeadm only.
 #[test]
 fn new_token_after_a_permanent_failure_resumes_from_render() {
-    let Some(n) = node(&worker_seed("jws")) else {
-        return;
-    };
+    let n = node(&worker_seed("jws"));
     let o = n.run(None);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o).0);
     // an unchanged seed: the same failure, nothing re-read or redone
@@ -750,9 +734,7 @@ fn new_token_after_a_permanent_failure_resumes_from_render() {
 /// seed changes nothing (progress and the stored copy are kept).
 #[test]
 fn changed_seed_is_validated_then_resumes_from_the_first_phase_it_affects() {
-    let Some(n) = node(&worker_seed("jws")) else {
-        return;
-    };
+    let n = node(&worker_seed("jws"));
     assert_eq!(n.run(None).status.code(), Some(1));
     let before = n.status_json()["completed"].clone();
     write(
@@ -805,9 +787,7 @@ fn changed_seed_is_validated_then_resumes_from_the_first_phase_it_affects() {
 #[test]
 fn change_after_kubeadm_ran_is_refused_unless_it_is_later() {
     let seed = |cni: &str| format!("{}  cni: {cni}\n  pod_subnet: 10.244.0.0/16\n", init_seed());
-    let Some(n) = node(&seed("/etc/cni/missing.yaml")) else {
-        return;
-    };
+    let n = node(&seed("/etc/cni/missing.yaml"));
     let o = n.run(None);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
@@ -876,9 +856,7 @@ fn run_without_ntp(n: &Node) -> (String, u64) {
 /// unreachable NTP server costs no wait; the diagnosis line stays.
 #[test]
 fn trusted_clock_does_not_wait_for_ntp() {
-    let Some(n) = node(&worker_seed("ok")) else {
-        return;
-    };
+    let n = node(&worker_seed("ok"));
     std::fs::create_dir_all(n.root.join("sys/class/rtc/rtc0")).expect("rtc");
     write(
         &n.root,
@@ -897,9 +875,7 @@ fn trusted_clock_does_not_wait_for_ntp() {
 /// Defect 24: without an RTC (a Raspberry Pi) the agent waits for NTP.
 #[test]
 fn untrusted_clock_waits_for_ntp() {
-    let Some(n) = node(&worker_seed("ok")) else {
-        return;
-    };
+    let n = node(&worker_seed("ok"));
     let (out, wait) = run_without_ntp(&n);
     assert!(wait >= 3000, "waited only {wait} ms:\n{out}");
     assert!(
@@ -910,7 +886,7 @@ fn untrusted_clock_waits_for_ntp() {
 
 #[test]
 fn no_seed_lists_sources() {
-    let Some(n) = node("") else { return };
+    let n = node("");
     std::fs::remove_file(n.root.join("boot/efi/user-data")).expect("rm");
     let o = n.run(None);
     let (out, _) = text(&o);
@@ -938,7 +914,7 @@ fn runcmd_output_stays_off_the_console_and_marker_is_recovered() {
         worker_seed("ok"),
         flag.display()
     );
-    let Some(n) = node(&seed) else { return };
+    let n = node(&seed);
     let o = n.run(None);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
