@@ -209,6 +209,14 @@ fn assert_no_secret(o: &Output) {
     }
 }
 
+/// The first `kubebake: phase=PHASE result=RESULT` line of a run's output.
+fn phase_line<'a>(out: &'a str, phase: &str, result: &str) -> &'a str {
+    let want = format!("kubebake: phase={phase} result={result}");
+    out.lines()
+        .find(|l| l.starts_with(&want))
+        .unwrap_or_else(|| panic!("no `{want}` line:\n{out}"))
+}
+
 fn phase_lines(out: &str) -> Vec<String> {
     out.lines()
         .filter(|l| l.starts_with("kubebake: phase="))
@@ -398,10 +406,7 @@ fn expired_token_stops_with_advice() {
     let o = n.run(None);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
-    let fail = out
-        .lines()
-        .find(|l| l.starts_with("kubebake: phase=kubeadm result=fail"))
-        .expect("fail line");
+    let fail = phase_line(&out, "kubeadm", "fail");
     assert!(
         fail.contains(kubebake_firstboot::kubeadm::ADVICE_TOKEN),
         "{fail}"
@@ -561,10 +566,7 @@ fn invalid_seed_then_fixed_seed_is_picked_up() {
     let o = n.run(None);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    let fail = out
-        .lines()
-        .find(|l| l.contains("phase=validate result=fail"))
-        .expect("validate fail");
+    let fail = phase_line(&out, "validate", "fail");
     assert!(fail.contains("kubernetes.token"), "{fail}");
     assert!(
         !out.contains("0123456789ABCDEF"),
@@ -605,10 +607,7 @@ fn oversized_seed_is_refused_with_little_memory() {
         .expect("run agent");
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
-    let fail = out
-        .lines()
-        .find(|l| l.contains("phase=acquire result=fail"))
-        .unwrap_or_else(|| panic!("no acquire failure:\n{out}"));
+    let fail = phase_line(&out, "acquire", "fail");
     assert!(
         fail.contains("boot/efi/user-data: larger than 1 MiB, the cap for user-data"),
         "{fail}"
@@ -745,10 +744,7 @@ fn changed_seed_is_validated_then_resumes_from_the_first_phase_it_affects() {
     let o = n.run(None);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    let fail = out
-        .lines()
-        .find(|l| l.contains("phase=validate result=fail"))
-        .unwrap_or_else(|| panic!("no validate failure:\n{out}"));
+    let fail = phase_line(&out, "validate", "fail");
     assert!(
         fail.contains("changed and is invalid") && fail.contains("hostname"),
         "{fail}"
@@ -800,10 +796,7 @@ fn change_after_kubeadm_ran_is_refused_unless_it_is_later() {
     let o = n.run(None);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    let fail = out
-        .lines()
-        .find(|l| l.contains("phase=validate result=fail"))
-        .unwrap_or_else(|| panic!("not refused:\n{out}"));
+    let fail = phase_line(&out, "validate", "fail");
     assert!(
         fail.contains("changed what the render phase applies, after kubeadm already ran")
             && fail.contains("kubeadm reset --force"),
@@ -891,10 +884,7 @@ fn no_seed_lists_sources() {
     let o = n.run(None);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1));
-    let l = out
-        .lines()
-        .find(|l| l.contains("phase=acquire result=fail"))
-        .expect("fail");
+    let l = phase_line(&out, "acquire", "fail");
     assert!(
         l.contains("cmdline: none") && l.contains("cidata: none") && l.contains("embedded: none"),
         "{l}"
@@ -1007,10 +997,7 @@ fn host_changes_nothing_when_timedate1_never_starts() {
     let took = t.elapsed();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
-    let fail = out
-        .lines()
-        .find(|l| l.starts_with("kubebake: phase=host result=fail"))
-        .unwrap_or_else(|| panic!("no host failure:\n{out}"));
+    let fail = phase_line(&out, "host", "fail");
     assert!(
         fail.contains("org.freedesktop.timedate1") && fail.contains("TimedOut"),
         "{fail}"
