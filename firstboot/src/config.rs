@@ -93,7 +93,7 @@ impl Config {
             address_timeout: env_ms("KUBEBAKE_ADDRESS_TIMEOUT_MS", 60_000),
             dbus_wait: env_ms(
                 "KUBEBAKE_DBUS_WAIT_MS",
-                u64::try_from(crate::systemd::ACTIVATION_WAIT.as_millis()).unwrap_or(u64::MAX),
+                crate::state::ms(crate::systemd::ACTIVATION_WAIT),
             ),
         }
     }

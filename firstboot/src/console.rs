@@ -88,8 +88,7 @@ impl Outcome {
 
 /// Formats a phase line (redacted, single line).
 pub fn format_line(phase: &str, outcome: Outcome, detail: &str) -> String {
-    let detail = redact(detail).replace(['\n', '\r'], " ");
-    let detail = detail.trim();
+    let detail = one_line(detail);
     if detail.is_empty() {
         format!("kubebake: phase={phase} result={}", outcome.as_str())
     } else {
@@ -108,8 +107,12 @@ pub fn line(phase: &str, outcome: Outcome, detail: &str) {
 /// Prints a line that is not a phase's (`kubebake: <text>`, redacted, one
 /// line): what the agent waits for while a phase runs.
 pub fn note(text: &str) {
-    let text = redact(text).replace(['\n', '\r'], " ");
-    emit(&format!("kubebake: {}", text.trim()));
+    emit(&format!("kubebake: {}", one_line(text)));
+}
+
+/// `text` redacted, on one line, trimmed.
+fn one_line(text: &str) -> String {
+    redact(text).replace(['\n', '\r'], " ").trim().to_string()
 }
 
 #[cfg(test)]

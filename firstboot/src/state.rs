@@ -173,6 +173,12 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateErro
     replace(path, data, mode, true)
 }
 
+/// A duration in whole milliseconds, as the records and the status hold
+/// them (saturating).
+pub fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Flushes the file system that holds `dir` (syncfs(2)): STATE on a node,
 /// where /etc's overlay, /etc/kubernetes and the agent's state all live.
 /// What a phase changed through other programs (hostnamed's /etc/hostname,

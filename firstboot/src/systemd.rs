@@ -197,8 +197,8 @@ impl Bus {
     }
 
     fn add_waited(&self, d: Duration) {
-        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        self.waited_ms.fetch_add(ms, Ordering::Relaxed);
+        self.waited_ms
+            .fetch_add(crate::state::ms(d), Ordering::Relaxed);
     }
 
     /// One console line per service, the first time it is slow to start.
@@ -276,9 +276,10 @@ impl Bus {
         });
         // retrying counted the failed attempts; the answered one is waiting too
         let total = t.elapsed();
-        let ms = u64::try_from(total.as_millis()).unwrap_or(u64::MAX);
-        self.waited_ms
-            .store(before.saturating_add(ms), Ordering::Relaxed);
+        self.waited_ms.store(
+            before.saturating_add(crate::state::ms(total)),
+            Ordering::Relaxed,
+        );
         r.map(|()| total)
     }
 

@@ -41,8 +41,7 @@ impl Run<'_> {
                 .map_err(|e| failed(e.to_string(), "check /etc/kubernetes/pki"))?;
         }
         let args = crate::kubeadm::args(init, &config, init && k.certificate_key.is_some());
-        self.state.to_kubeadm_ms =
-            Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        self.state.to_kubeadm_ms = Some(ms(self.started.elapsed()));
         self.state.waits_before_kubeadm_ms = self.state.completed.iter().map(|r| r.wait_ms).sum();
         // Shown while kubeadm runs; made durable with the phase's outcome.
         self.write_status(Some(Phase::Kubeadm), true);

@@ -13,7 +13,7 @@ use crate::console::{self, Outcome};
 use crate::datasource::{self, SeedFiles};
 use crate::preflight::{self, Level};
 use crate::seedio::{self, Loaded};
-use crate::state::{Phase, PhaseRecord, State, Store};
+use crate::state::{ms, Phase, PhaseRecord, State, Store};
 use crate::status::Status;
 use crate::systemd::Bus;
 use std::time::{Duration, Instant};
@@ -154,10 +154,6 @@ impl Run<'_> {
         self.write_status(None, false);
         Ok(1)
     }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The agent's lines of every run, on STATE (see [`console::keep_in`]).
