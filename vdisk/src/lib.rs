@@ -12,10 +12,17 @@
 //! One module per format; no CLI code (the `clap` feature only derives
 //! `ValueEnum` on [`Format`]).
 
+pub mod bmap;
+pub mod compress;
 mod error;
 mod format;
+pub mod ova;
+pub mod qcow2;
+mod raw;
 mod read;
 mod source;
+pub mod vhd;
+pub mod vmdk;
 
 pub use error::{Error, Result};
 pub use format::Format;
@@ -79,7 +86,9 @@ impl Progress for NoProgress {
 }
 
 /// Write `src` as `format` into `out` (a new, empty file at `out_path`,
-/// which names it in errors and, for an OVA, gives the member names).
+/// which names it in errors and, for an OVA, gives the member names). A raw
+/// output is the caller's own file; asking for one here copies the data
+/// ranges (holes stay holes).
 pub fn write(
     format: Format,
     src: &RawDisk,
@@ -88,9 +97,15 @@ pub fn write(
     opts: &WriteOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let _ = (src, out, opts, progress);
-    Err(Error::NotImplemented {
-        format,
-        path: out_path.to_path_buf(),
-    })
+    match format {
+        Format::Raw => raw::copy(src, out, out_path, progress),
+        Format::Qcow2 => qcow2::write(src, out, out_path, opts, progress),
+        Format::Vmdk => vmdk::write(src, out, out_path, opts, progress),
+        Format::Ova => ova::write(src, out, out_path, opts, progress),
+        Format::Vhd => vhd::write(src, out, out_path, opts, progress),
+        Format::RawXz => compress::write(compress::Codec::Xz, src, out, out_path, opts, progress),
+        Format::RawZst => {
+            compress::write(compress::Codec::Zstd, src, out, out_path, opts, progress)
+        }
+    }
 }
