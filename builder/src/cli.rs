@@ -39,9 +39,10 @@ pub struct BuildArgs {
     /// Output image path [default: <profile name>.raw].
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
-    /// Output format (only raw is implemented yet).
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
+    /// Output formats, comma-separated or repeated [default: the profile's
+    /// output.formats]. Only raw is implemented yet.
+    #[arg(long = "format", value_name = "FORMAT", value_delimiter = ',')]
+    pub formats: Vec<kubebake_vdisk::Format>,
     /// Base rootfs tarball (plain/gz/xz/zst) replacing the profile's base;
     /// repeat to layer (later wins, OCI whiteouts honoured).
     #[arg(long, value_name = "TARBALL")]

@@ -33,7 +33,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let req = pipeline::Request {
                 profile: a.profile,
                 output: a.output,
-                format: a.format,
+                formats: a.formats,
                 rootfs: a.rootfs,
                 seed: a.seed,
                 components: a.components,
@@ -41,8 +41,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 hash: a.json,
             };
             if supervise::work_dir().is_none() {
-                let (_, out) = pipeline::target(&req)?;
-                return supervise::build(&pipeline::tmp_path(&out));
+                let target = pipeline::target(&req)?;
+                return supervise::build(&target.tmp_paths());
             }
             supervise::die_with_supervisor()?;
             let out = pipeline::build(&req)?;

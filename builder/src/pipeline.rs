@@ -1,5 +1,5 @@
-//! `kubebake build`: resolve → fetch components → base → bake → disk, written
-//! to `OUT.tmp` and renamed only on success.
+//! `kubebake build`: resolve → fetch components → base → bake → raw disk →
+//! outputs. Every output is written to `OUT.tmp` and renamed only on success.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use ext4w::{Options, Sizing};
 use kubebake_disk::Window;
+use kubebake_vdisk::Format;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -28,8 +29,8 @@ pub struct Request {
     pub profile: Option<String>,
     /// Output path.
     pub output: Option<PathBuf>,
-    /// Output format.
-    pub format: Option<String>,
+    /// Output formats (empty: the profile's `output.formats`).
+    pub formats: Vec<Format>,
     /// Base tarballs replacing the profile's base.
     pub rootfs: Vec<PathBuf>,
     /// Seed to embed.
@@ -64,10 +65,30 @@ pub struct Outcome {
     pub mode: String,
 }
 
-/// Formats this version writes.
-const FORMATS: &[&str] = &["raw"];
-/// Formats in the CLI contract that are not written yet.
-const PLANNED: &[&str] = &["qcow2", "vmdk", "ova", "vhd", "raw.xz", "raw.zst"];
+/// One output file of a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Its format.
+    pub format: Format,
+    /// Where it goes.
+    pub path: PathBuf,
+}
+
+/// What a build request resolves to: the profile and the output files.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The resolved profile.
+    pub resolved: profile::Resolved,
+    /// The outputs, in [`Format::ALL`] order.
+    pub outputs: Vec<Output>,
+}
+
+impl Target {
+    /// Every `OUT.tmp` a build may leave (what the supervisor cleans up).
+    pub fn tmp_paths(&self) -> Vec<PathBuf> {
+        self.outputs.iter().map(|o| tmp_path(&o.path)).collect()
+    }
+}
 
 /// SOURCE_DATE_EPOCH if set. Unset, images are still reproducible: baked
 /// entries, the superblock and the ESP use 0 (1970; FAT clamps to 1980) and
@@ -150,29 +171,34 @@ fn sizing(r: &profile::Resolved) -> Sizing {
     }
 }
 
-/// The profile and output path of a build request (also what the
-/// supervisor needs to know which `OUT.tmp` to clean up).
-pub fn target(req: &Request) -> Result<(profile::Resolved, PathBuf)> {
+/// The profile and outputs of a build request (also what the supervisor
+/// needs to know which `OUT.tmp` files to clean up).
+pub fn target(req: &Request) -> Result<Target> {
     let r = profile::resolve(req.profile.as_deref(), &req.sets)?;
-    let format = req.format.clone().unwrap_or_else(|| {
-        r.profile
-            .output
-            .formats
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "raw".into())
-    });
-    if !FORMATS.contains(&format.as_str()) {
-        if PLANNED.contains(&format.as_str()) {
-            bail!("--format {format} is not implemented yet; use --format raw (and convert with qemu-img)");
-        }
-        bail!("unknown --format {format}; use raw");
+    let mut formats = if req.formats.is_empty() {
+        r.profile.output.formats.clone()
+    } else {
+        req.formats.clone()
+    };
+    if formats.is_empty() {
+        formats.push(Format::Raw);
     }
-    let out = req
+    formats.sort();
+    formats.dedup();
+    if let Some(f) = formats.iter().find(|f| **f != Format::Raw) {
+        bail!("--format {f} is not implemented yet; use --format raw (and convert with qemu-img)");
+    }
+    let path = req
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.raw", r.name)));
-    Ok((r, out))
+    Ok(Target {
+        resolved: r,
+        outputs: vec![Output {
+            format: Format::Raw,
+            path,
+        }],
+    })
 }
 
 /// Create `OUT.tmp` afresh: 0600 when the image will hold secrets (a stale
@@ -281,55 +307,97 @@ fn write_image(
     )
 }
 
-/// Run a build (in the worker process when supervised): check and fetch
-/// every input, write `OUT.tmp`, rename it to `OUT`.
-pub fn build(req: &Request) -> Result<Outcome> {
+/// The raw disk, written and synced at `OUT.tmp` (removed on drop unless
+/// committed).
+struct RawDisk {
+    file: File,
+    tmp: PathBuf,
+    guard: TmpGuard,
+    size: u64,
+}
+
+/// Build the raw disk into `tmp`: 0600 when it embeds the seed's secrets.
+fn build_raw(
+    r: &profile::Resolved,
+    inp: &Inputs,
+    tmp: PathBuf,
+    sde: Option<i64>,
+    progress: &Progress,
+) -> Result<RawDisk> {
+    let guard = TmpGuard {
+        path: tmp.clone(),
+        armed: true,
+    };
+    let mut file = create_tmp(&tmp, inp.seed.is_some())?;
+    let size = write_image(&mut file, r, inp, sde, progress)?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", tmp.display()))?;
+    Ok(RawDisk {
+        file,
+        tmp,
+        guard,
+        size,
+    })
+}
+
+/// Write the requested outputs from the raw disk and rename them into place.
+fn write_outputs(
+    mut raw: RawDisk,
+    out: &Output,
+    hash: bool,
+    progress: &Progress,
+) -> Result<(Option<String>, u32)> {
     use std::os::unix::fs::PermissionsExt as _;
+    let sha256 = if hash {
+        progress.phase("sha256", Some(raw.size));
+        Some(
+            hash_file(&mut raw.file, progress)
+                .with_context(|| format!("hashing {}", raw.tmp.display()))?,
+        )
+    } else {
+        None
+    };
+    let mode = raw
+        .file
+        .metadata()
+        .with_context(|| format!("reading {}", raw.tmp.display()))?
+        .permissions()
+        .mode();
+    drop(raw.file);
+    std::fs::rename(&raw.tmp, &out.path)
+        .with_context(|| format!("renaming {} to {}", raw.tmp.display(), out.path.display()))?;
+    raw.guard.armed = false;
+    Ok((sha256, mode))
+}
+
+/// Run a build (in the worker process when supervised): check and fetch
+/// every input, build the raw disk, write the outputs.
+pub fn build(req: &Request) -> Result<Outcome> {
     let started = Instant::now();
     let sde = source_date_epoch()?;
-    let (r, out) = target(req)?;
-    tracing::info!(profile = %r.name, arch = r.arch.as_str(), output = %out.display(), "building");
+    let Target {
+        resolved: r,
+        outputs,
+    } = target(req)?;
+    let out = &outputs[0];
+    tracing::info!(profile = %r.name, arch = r.arch.as_str(), output = %out.path.display(), "building");
     let inp = gather(req, &r)?;
 
     // An embedded seed can carry a bootstrap token, private keys, password
     // hashes and write_files content: the image is as secret as the seed.
     let secrets = inp.seed.is_some();
-    let tmp = tmp_path(&out);
-    let mut guard = TmpGuard {
-        path: tmp.clone(),
-        armed: true,
-    };
-    let mut file = create_tmp(&tmp, secrets)?;
     if secrets {
-        tracing::info!(output = %out.display(), "the image embeds the seed's secrets (token, keys): written 0600; keep it private");
+        tracing::info!(output = %out.path.display(), "the image embeds the seed's secrets (token, keys): written 0600; keep it private");
     }
     let progress = Progress::stderr();
-    let size = write_image(&mut file, &r, &inp, sde, &progress)?;
-    file.sync_all()
-        .with_context(|| format!("syncing {}", tmp.display()))?;
-    let sha256 = if req.hash {
-        progress.phase("sha256", Some(size));
-        Some(
-            hash_file(&mut file, &progress)
-                .with_context(|| format!("hashing {}", tmp.display()))?,
-        )
-    } else {
-        None
-    };
-    let mode = file
-        .metadata()
-        .with_context(|| format!("reading {}", tmp.display()))?
-        .permissions()
-        .mode();
-    drop(file);
-    std::fs::rename(&tmp, &out)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
-    guard.armed = false;
+    let raw = build_raw(&r, &inp, tmp_path(&out.path), sde, &progress)?;
+    let size = raw.size;
+    let (sha256, mode) = write_outputs(raw, out, req.hash, &progress)?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
-    tracing::info!(output = %out.display(), size, seconds, "image ready");
+    tracing::info!(output = %out.path.display(), size, seconds, "image ready");
     Ok(Outcome {
-        output: out,
+        output: out.path.clone(),
         size,
         sha256,
         seconds,

@@ -13,7 +13,7 @@
 //! code, no work in a signal handler.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, ExitStatus};
 use std::time::Duration;
 
@@ -96,8 +96,8 @@ fn wait_forwarding(
 }
 
 /// Run this `kubebake build` again as the worker, and clean up after it:
-/// `tmp_out` (`OUT.tmp`) unless the build succeeded, and the temp dir.
-pub(crate) fn build(tmp_out: &Path) -> Result<ExitCode> {
+/// every `OUT.tmp` in `tmp_outs` unless the build succeeded, and the temp dir.
+pub(crate) fn build(tmp_outs: &[PathBuf]) -> Result<ExitCode> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
         .context("installing the SIGINT/SIGTERM/SIGHUP handlers")?;
     let dir = tempfile::Builder::new()
@@ -113,11 +113,11 @@ pub(crate) fn build(tmp_out: &Path) -> Result<ExitCode> {
         .spawn()
         .with_context(|| format!("starting the build worker {}", exe.display()))?;
     let waited = wait_forwarding(&mut child, &mut signals);
-    let left = tmp_out.exists();
+    let left: Vec<&PathBuf> = tmp_outs.iter().filter(|p| p.exists()).collect();
     let ok = waited.as_ref().is_ok_and(|(st, _)| st.success());
     if !ok {
-        if left {
-            let _ = std::fs::remove_file(tmp_out);
+        for p in &left {
+            let _ = std::fs::remove_file(p);
         }
         if let Ok(cache) = Cache::from_env() {
             cache.remove_partials(child.id());
@@ -127,10 +127,15 @@ pub(crate) fn build(tmp_out: &Path) -> Result<ExitCode> {
         tracing::warn!("could not remove the build's temp dir: {e}");
     }
     let (status, got) = waited?;
-    let removed = if left {
-        format!("removed the partial {}", tmp_out.display())
+    let shown = |ps: &mut dyn Iterator<Item = &PathBuf>| {
+        ps.map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let removed = if left.is_empty() {
+        format!("nothing was written at {}", shown(&mut tmp_outs.iter()))
     } else {
-        format!("nothing was written at {}", tmp_out.display())
+        format!("removed the partial {}", shown(&mut left.into_iter()))
     };
     let died = status_signal(&status);
     let code = match (status.success(), got, died, status.code()) {

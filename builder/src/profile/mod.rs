@@ -235,7 +235,7 @@ pub struct Disk {
 pub struct Output {
     /// Formats built when `--format` is not given.
     #[serde(default)]
-    pub formats: Vec<String>,
+    pub formats: Vec<kubebake_vdisk::Format>,
 }
 
 /// A profile after merging and validation, with its origin.
