@@ -72,6 +72,21 @@ impl Default for VmSpec {
     }
 }
 
+/// The [`WriteOptions::identity`] of a disk: sha256 of its size and first
+/// 64 KiB (the GPT, with its disk and partition GUIDs). `kubebake build` and
+/// `kubebake convert` both use it, so converting a kubebake raw disk gives
+/// the same bytes as building that format directly.
+pub fn identity(src: &RawDisk) -> Result<[u8; 32]> {
+    use sha2::Digest as _;
+    let mut head = vec![0u8; 64 << 10];
+    src.read_at(0, &mut head)?;
+    let mut h = sha2::Sha256::new();
+    h.update(b"kubebake-vdisk-identity-v1\0");
+    h.update(src.size().to_le_bytes());
+    h.update(&head);
+    Ok(h.finalize().into())
+}
+
 /// Progress reports: bytes of the virtual disk done so far.
 pub trait Progress {
     /// `done` bytes of the virtual disk have been written.

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::{Error, Format, RawDisk, Result};
 
@@ -79,9 +80,9 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// Open `path` as a virtual disk of whatever format it is.
-pub fn open(path: &Path) -> Result<Box<dyn VirtualDisk>> {
+pub fn open(path: &Path) -> Result<Rc<dyn VirtualDisk>> {
     match detect(path)? {
-        Format::Raw => Ok(Box::new(RawDisk::open(path)?)),
+        Format::Raw => Ok(Rc::new(RawDisk::open(path)?)),
         format => Err(Error::invalid(
             path,
             None,
@@ -90,20 +91,21 @@ pub fn open(path: &Path) -> Result<Box<dyn VirtualDisk>> {
     }
 }
 
-/// `Read + Seek` over a [`VirtualDisk`].
-pub struct Reader<'a> {
-    disk: &'a dyn VirtualDisk,
+/// `Read + Seek` over a shared [`VirtualDisk`] (several readers may share
+/// one disk and its caches).
+pub struct Reader {
+    disk: Rc<dyn VirtualDisk>,
     pos: u64,
 }
 
-impl<'a> Reader<'a> {
+impl Reader {
     /// A stream over `disk`, at offset 0.
-    pub fn new(disk: &'a dyn VirtualDisk) -> Reader<'a> {
+    pub fn new(disk: Rc<dyn VirtualDisk>) -> Reader {
         Reader { disk, pos: 0 }
     }
 }
 
-impl Read for Reader<'_> {
+impl Read for Reader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let left = self.disk.size().saturating_sub(self.pos);
         let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
@@ -115,7 +117,7 @@ impl Read for Reader<'_> {
     }
 }
 
-impl Seek for Reader<'_> {
+impl Seek for Reader {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
         let base = match to {
             SeekFrom::Start(o) => Some(o),
