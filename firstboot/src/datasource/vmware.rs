@@ -14,9 +14,20 @@ fn rpctool() -> String {
     std::env::var("KUBEBAKE_RPCTOOL").unwrap_or_else(|_| "vmware-rpctool".to_string())
 }
 
-/// Reads one guestinfo key holding (an encoding of) `kind`; `None` when
-/// unset or empty. At most twice the cap is read (base64 and line breaks).
-pub fn info_get(key: &str, kind: SeedFile) -> Result<Option<String>, DsError> {
+/// What `vmware-rpctool "info-get KEY"` answered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The key is unset (the tool's "No value found"), or empty.
+    Unset,
+    /// The value, trimmed.
+    Value(String),
+    /// The value is longer than the bytes the caller reads.
+    TooLarge,
+}
+
+/// Runs `vmware-rpctool "info-get KEY"` and reads at most `max` bytes of
+/// its answer (the child is killed past that).
+pub fn rpc_get(key: &str, max: u64) -> Result<Answer, DsError> {
     let tool = rpctool();
     let failed = |why: String| DsError::Command {
         cmd: format!("{tool} info-get {key}"),
@@ -28,7 +39,6 @@ pub fn info_get(key: &str, kind: SeedFile) -> Result<Option<String>, DsError> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| failed(e.to_string()))?;
-    let max = kind.cap() * 2;
     let mut out = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         stdout
@@ -39,34 +49,49 @@ pub fn info_get(key: &str, kind: SeedFile) -> Result<Option<String>, DsError> {
     if out.len() as u64 > max {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(DsError::TooLarge {
-            what: format!("guestinfo {key}"),
-            kind,
-        });
+        return Ok(Answer::TooLarge);
     }
     let status = child.wait().map_err(|e| failed(e.to_string()))?;
     if !status.success() {
         // vmware-rpctool exits 1 with "No value found" for unset keys
-        return Ok(None);
+        return Ok(Answer::Unset);
     }
     let v = String::from_utf8_lossy(&out).trim().to_string();
-    Ok((!v.is_empty()).then_some(v))
+    Ok(if v.is_empty() {
+        Answer::Unset
+    } else {
+        Answer::Value(v)
+    })
+}
+
+/// Reads one guestinfo key holding (an encoding of) `kind`; `None` when
+/// unset or empty. At most twice the cap is read (base64 and line breaks).
+pub fn info_get(key: &str, kind: SeedFile) -> Result<Option<String>, DsError> {
+    match rpc_get(key, kind.cap() * 2)? {
+        Answer::Unset => Ok(None),
+        Answer::Value(v) => Ok(Some(v)),
+        Answer::TooLarge => Err(DsError::TooLarge {
+            what: format!("guestinfo {key}"),
+            kind,
+        }),
+    }
 }
 
 /// Decodes a guestinfo value per its encoding name; the decoded bytes may
-/// not exceed `kind`'s cap (a gzip bomb stops there).
+/// not exceed `kind`'s cap (a gzip bomb stops there). `what` names the
+/// value in errors (`guestinfo guestinfo.userdata`).
 pub fn decode(
-    key: &str,
+    what: &str,
     value: &str,
     encoding: Option<&str>,
     kind: SeedFile,
 ) -> Result<Vec<u8>, DsError> {
     let bad = |why: String| DsError::Decode {
-        what: format!("guestinfo {key}"),
+        what: what.to_string(),
         why,
     };
     let too_large = || DsError::TooLarge {
-        what: format!("guestinfo {key}"),
+        what: what.to_string(),
         kind,
     };
     let capped = |b: Vec<u8>| {
@@ -104,7 +129,7 @@ fn get_decoded(key: &str, kind: SeedFile) -> Result<Option<Vec<u8>>, DsError> {
         return Ok(None);
     };
     let enc = info_get(&format!("{key}.encoding"), SeedFile::MetaData)?;
-    decode(key, &v, enc.as_deref(), kind).map(Some)
+    decode(&format!("guestinfo {key}"), &v, enc.as_deref(), kind).map(Some)
 }
 
 /// Reads the seed from guestinfo.
@@ -158,7 +183,7 @@ mod tests {
             packed.len()
         );
         let e = decode(
-            "guestinfo.userdata",
+            "guestinfo guestinfo.userdata",
             &packed,
             Some("gz+b64"),
             SeedFile::UserData,
