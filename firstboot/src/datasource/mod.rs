@@ -9,6 +9,7 @@ pub mod cidata;
 pub mod cmdline;
 pub mod ec2;
 pub mod embedded;
+pub mod ovfenv;
 pub mod vmware;
 
 use crate::config::Config;

@@ -1,7 +1,8 @@
 //! VMware guestinfo: `guestinfo.userdata` / `guestinfo.metadata` read with
 //! `vmware-rpctool "info-get KEY"`, decoded per `KEY.encoding`
-//! (`base64`/`b64`, `gzip+base64`/`gz+b64`, or none). Only used when DMI
-//! says VMware.
+//! (`base64`/`b64`, `gzip+base64`/`gz+b64`, or none); when the extraConfig
+//! keys hold no user-data, the same properties of the OVF environment
+//! ([`super::ovfenv`]). Only used when DMI says VMware.
 
 use super::{DsError, SeedFiles};
 use crate::config::Config;
@@ -120,7 +121,10 @@ pub fn decode(
                 }
             })
         }
-        other => Err(bad(format!("unknown encoding {other:?}"))),
+        other => Err(bad(format!(
+            "unknown encoding {other:?}; fix: set its .encoding to base64 (b64), \
+             gzip+base64 (gz+b64), or nothing for plain text"
+        ))),
     }
 }
 
@@ -132,10 +136,14 @@ fn get_decoded(key: &str, kind: SeedFile) -> Result<Option<Vec<u8>>, DsError> {
     decode(&format!("guestinfo {key}"), &v, enc.as_deref(), kind).map(Some)
 }
 
-/// Reads the seed from guestinfo.
+/// Reads the seed from guestinfo: the extraConfig keys when
+/// `guestinfo.userdata` is set, else the OVF environment. As cloud-init
+/// orders its VMware datasource before its OVF one, the keys, set on
+/// purpose on this VM, win over OVF properties that may be the template's;
+/// the whole seed comes from one of the two, never a mix.
 pub fn fetch(_cfg: &Config) -> Result<Option<SeedFiles>, DsError> {
     let Some(user_data) = get_decoded("guestinfo.userdata", SeedFile::UserData)? else {
-        return Ok(None);
+        return super::ovfenv::fetch();
     };
     Ok(Some(SeedFiles {
         user_data,
