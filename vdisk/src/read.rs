@@ -83,6 +83,7 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 pub fn open(path: &Path) -> Result<Rc<dyn VirtualDisk>> {
     match detect(path)? {
         Format::Raw => Ok(Rc::new(RawDisk::open(path)?)),
+        Format::Qcow2 => Ok(Rc::new(crate::qcow2::open(path)?)),
         format => Err(Error::invalid(
             path,
             None,
