@@ -84,6 +84,7 @@ pub fn open(path: &Path) -> Result<Rc<dyn VirtualDisk>> {
     match detect(path)? {
         Format::Raw => Ok(Rc::new(RawDisk::open(path)?)),
         Format::Qcow2 => Ok(Rc::new(crate::qcow2::open(path)?)),
+        Format::Vhd => Ok(Rc::new(crate::vhd::open(path)?)),
         format => Err(Error::invalid(
             path,
             None,
