@@ -313,3 +313,32 @@ fn extra_config_keys_win_over_the_ovf_environment() {
     assert_eq!(s.source, "vmware-ovfenv");
     assert_eq!(s.meta_data.as_deref(), Some(OVF_MD.as_bytes()));
 }
+
+/// `---` is how guestinfo is cleared (the README's scrub step, cloud-init's
+/// `redact`): no seed there, so a resumed run keeps the stored copy instead
+/// of reading `---` as a changed, invalid seed.
+#[test]
+fn cleared_guestinfo_is_no_seed() {
+    let _l = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let d = tempfile::tempdir().expect("tmp");
+    setup(
+        d.path(),
+        &[
+            ("guestinfo.userdata", "---\n"),
+            ("guestinfo.userdata.encoding", " "),
+        ],
+    );
+    assert!(fetch(d.path()).expect("fetch").is_none());
+    // a cleared key falls through to the OVF environment
+    setup(
+        d.path(),
+        &[("guestinfo.userdata", "---"), ("guestinfo.ovfEnv", OVF_ENV)],
+    );
+    assert_eq!(
+        fetch(d.path()).expect("fetch").expect("seed").source,
+        "vmware-ovfenv"
+    );
+    let doc = with_property(OVF_ENV, "guestinfo.userdata", "---");
+    setup(d.path(), &[("guestinfo.ovfEnv", &doc)]);
+    assert!(fetch(d.path()).expect("fetch").is_none());
+}

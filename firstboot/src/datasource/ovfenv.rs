@@ -9,7 +9,7 @@
 //! entity expansion); the document is read up to [`CAP`]; errors name
 //! `guestinfo.ovfEnv`, the problem and the fix, never a value.
 
-use super::vmware::{decode, rpc_get, Answer};
+use super::vmware::{decode, present, rpc_get, Answer};
 use super::{DsError, SeedFiles};
 use kubebake_seed::limits::{human, SeedFile};
 
@@ -81,8 +81,8 @@ pub fn properties(xml: &str) -> Result<Vec<(String, String)>, DsError> {
     Ok(out)
 }
 
-/// The non-empty value of property `key`; a key given twice is an error
-/// (which one would be meant?).
+/// The value of property `key` unless empty or cleared (`---`); a key
+/// given twice is an error (which one would be meant?).
 fn value<'a>(props: &'a [(String, String)], key: &str) -> Result<Option<&'a str>, DsError> {
     let mut found = props.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
     let v = found.next();
@@ -91,7 +91,7 @@ fn value<'a>(props: &'a [(String, String)], key: &str) -> Result<Option<&'a str>
             "property {key} is given more than once; {FIX}"
         )));
     }
-    Ok(v.map(|v| v.trim()).filter(|v| !v.is_empty()))
+    Ok(v.and_then(|v| present(v)))
 }
 
 /// Decodes property `key` (per `key.encoding`) when it is set.
@@ -107,8 +107,9 @@ fn decoded(
     decode(&format!("{KEY} property {key}"), v, enc, kind).map(Some)
 }
 
-/// The seed of an OVF environment document: `None` when it has no
-/// non-empty `guestinfo.userdata` (the template's empty default).
+/// The seed of an OVF environment document: `None` when its
+/// `guestinfo.userdata` is missing, empty (the template's default) or
+/// cleared.
 pub fn seed(xml: &str) -> Result<Option<SeedFiles>, DsError> {
     let props = properties(xml)?;
     let Some(user_data) = decoded(&props, "guestinfo.userdata", SeedFile::UserData)? else {

@@ -15,10 +15,21 @@ fn rpctool() -> String {
     std::env::var("KUBEBAKE_RPCTOOL").unwrap_or_else(|_| "vmware-rpctool".to_string())
 }
 
+/// What a cleared guestinfo value holds: a key cannot be removed, so it is
+/// set to `---`, an empty YAML document (cloud-init's `redact`).
+pub const CLEARED: &str = "---";
+
+/// The value without surrounding white space; `None` when that leaves it
+/// empty or [`CLEARED`].
+pub fn present(v: &str) -> Option<&str> {
+    let v = v.trim();
+    (!v.is_empty() && v != CLEARED).then_some(v)
+}
+
 /// What `vmware-rpctool "info-get KEY"` answered.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// The key is unset (the tool's "No value found"), or empty.
+    /// The key is unset (the tool's "No value found"), empty or cleared.
     Unset,
     /// The value, trimmed.
     Value(String),
@@ -57,16 +68,14 @@ pub fn rpc_get(key: &str, max: u64) -> Result<Answer, DsError> {
         // vmware-rpctool exits 1 with "No value found" for unset keys
         return Ok(Answer::Unset);
     }
-    let v = String::from_utf8_lossy(&out).trim().to_string();
-    Ok(if v.is_empty() {
-        Answer::Unset
-    } else {
-        Answer::Value(v)
+    Ok(match present(&String::from_utf8_lossy(&out)) {
+        Some(v) => Answer::Value(v.to_string()),
+        None => Answer::Unset,
     })
 }
 
 /// Reads one guestinfo key holding (an encoding of) `kind`; `None` when
-/// unset or empty. At most twice the cap is read (base64 and line breaks).
+/// unset, empty or cleared. At most twice the cap is read (base64 and line breaks).
 pub fn info_get(key: &str, kind: SeedFile) -> Result<Option<String>, DsError> {
     match rpc_get(key, kind.cap() * 2)? {
         Answer::Unset => Ok(None),
