@@ -42,11 +42,18 @@ pub fn bytes(seed: u64, len: usize, text: bool) -> Vec<u8> {
 
 /// The standard sample: 37 MiB + 2560 bytes, mostly holes.
 pub fn sample() -> Sample {
-    sample_sized(37 * MIB + 2560)
+    build(37 * MIB + 2560, true)
 }
 
-/// A sample of `size` bytes (at least 34 MiB).
-pub fn sample_sized(size: u64) -> Sample {
+/// The sample without its data ranges of zeros: every block SEEK_DATA
+/// reports holds data (what `bmaptool create` maps is then what we map).
+pub fn sample_without_zero_data() -> Sample {
+    build(37 * MIB + 2560, false)
+}
+
+/// A sample of `size` bytes (at least 34 MiB), with data ranges of zeros
+/// when `zero_data`.
+pub fn build(size: u64, zero_data: bool) -> Sample {
     let dir = tempfile::tempdir().expect("tempdir");
     let raw = dir.path().join("disk.raw");
     let f = File::create(&raw).expect("create raw");
@@ -55,9 +62,12 @@ pub fn sample_sized(size: u64) -> Sample {
     put(0, &bytes(1, 64 << 10, false)); // partition table, boot code
     put(MIB + 4000, &bytes(2, 100, false)); // unaligned, straddles a block
     put(3 * MIB, &bytes(3, 5 * MIB as usize, true)); // compressible files
-    put(9 * MIB, &vec![0u8; 2 * MIB as usize]); // data range of zeros
+    if zero_data {
+        put(9 * MIB, &vec![0u8; 2 * MIB as usize]); // data range of zeros
+        put(20 * MIB, &[0u8; 4096]); // a lone zero block
+        put(3 * MIB + 8192, &[0u8; 4096]); // a zero block inside data
+    }
     put(11 * MIB + 8192, &bytes(4, 3 << 20, false)); // incompressible
-    put(20 * MIB, &vec![0u8; 4096]); // a lone zero block
     put(33 * MIB - 10, &bytes(5, 20, true)); // across a MiB boundary
     put(size - 700, &bytes(6, 700, false)); // the last, partial block
     f.sync_all().expect("sync raw");
