@@ -39,6 +39,19 @@ fn gz_b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(e.finish().expect("finish"))
 }
 
+fn fetch(dir: &Path) -> Result<Option<datasource::SeedFiles>, datasource::DsError> {
+    vmware::fetch(&Config::from_env(Some(dir.to_path_buf())))
+}
+
+/// The agent's configuration under `dir` with no boot partition or volume
+/// to find: only the network sources can answer.
+fn only_guestinfo(dir: &Path) -> Config {
+    let mut cfg = Config::from_env(Some(dir.to_path_buf()));
+    cfg.boot_dirs = vec![];
+    cfg.mount = false;
+    cfg
+}
+
 #[test]
 fn base64_userdata_and_gzip_metadata() {
     let _l = ENV.lock().unwrap_or_else(|e| e.into_inner());
@@ -54,9 +67,7 @@ fn base64_userdata_and_gzip_metadata() {
             ("guestinfo.metadata.encoding", "gzip+base64"),
         ],
     );
-    let s = vmware::fetch(&Config::from_env(Some(d.path().to_path_buf())))
-        .expect("fetch")
-        .expect("some");
+    let s = fetch(d.path()).expect("fetch").expect("some");
     assert_eq!(s.user_data, UD.as_bytes());
     assert_eq!(s.meta_data.as_deref(), Some(&b"instance-id: vm-1\n"[..]));
     assert_eq!(s.source, "vmware-guestinfo");
@@ -73,18 +84,12 @@ fn gz_b64_alias_and_unset_keys() {
             ("guestinfo.userdata.encoding", "gz+b64"),
         ],
     );
-    let s = vmware::fetch(&Config::from_env(Some(d.path().to_path_buf())))
-        .expect("fetch")
-        .expect("some");
+    let s = fetch(d.path()).expect("fetch").expect("some");
     assert_eq!(s.user_data, UD.as_bytes());
     assert_eq!(s.meta_data, None);
     let e = tempfile::tempdir().expect("tmp");
     setup(e.path(), &[]);
-    assert!(
-        vmware::fetch(&Config::from_env(Some(e.path().to_path_buf())))
-            .expect("fetch")
-            .is_none()
-    );
+    assert!(fetch(e.path()).expect("fetch").is_none());
 }
 
 #[test]
@@ -98,7 +103,7 @@ fn bad_encoding_is_reported() {
             ("guestinfo.userdata.encoding", "base64"),
         ],
     );
-    let e = vmware::fetch(&Config::from_env(Some(d.path().to_path_buf()))).expect_err("bad");
+    let e = fetch(d.path()).expect_err("bad");
     assert!(
         e.to_string().contains("guestinfo guestinfo.userdata"),
         "{e}"
@@ -110,9 +115,7 @@ fn acquire_uses_guestinfo_only_on_vmware() {
     let _l = ENV.lock().unwrap_or_else(|e| e.into_inner());
     let d = tempfile::tempdir().expect("tmp");
     setup(d.path(), &[("guestinfo.userdata", UD)]);
-    let mut cfg = Config::from_env(Some(d.path().to_path_buf()));
-    cfg.boot_dirs = vec![];
-    cfg.mount = false;
+    let cfg = only_guestinfo(d.path());
     let a = datasource::acquire(&cfg, Platform::Other);
     assert!(a.seed.is_none(), "{:?}", a.tried);
     assert!(!a.tried.iter().any(|t| t.starts_with("vmware")));
@@ -139,10 +142,6 @@ fn with_property(doc: &str, key: &str, value: &str) -> String {
     format!("{}{value}{}", &doc[..start], &doc[end..])
 }
 
-fn fetch(dir: &Path) -> Result<Option<datasource::SeedFiles>, datasource::DsError> {
-    vmware::fetch(&Config::from_env(Some(dir.to_path_buf())))
-}
-
 #[test]
 fn ovf_environment_as_vsphere_writes_it() {
     let _l = ENV.lock().unwrap_or_else(|e| e.into_inner());
@@ -157,9 +156,7 @@ fn ovf_environment_as_vsphere_writes_it() {
     assert_eq!(String::from_utf8_lossy(&s.user_data), OVF_UD);
     assert_eq!(s.meta_data.as_deref(), Some(OVF_MD.as_bytes()));
     assert_eq!(s.source, "vmware-ovfenv");
-    let mut cfg = Config::from_env(Some(d.path().to_path_buf()));
-    cfg.boot_dirs = vec![];
-    cfg.mount = false;
+    let cfg = only_guestinfo(d.path());
     let a = datasource::acquire(&cfg, Platform::Vmware);
     assert_eq!(a.seed.expect("seed").source, "vmware-ovfenv");
     assert_eq!(a.tried.last().map(String::as_str), Some("vmware: found"));
@@ -209,9 +206,7 @@ fn empty_ovf_property_is_no_seed() {
     let doc = OVF_ENV.replace("guestinfo.", "appliance.");
     setup(d.path(), &[("guestinfo.ovfEnv", &doc)]);
     assert!(fetch(d.path()).expect("fetch").is_none());
-    let mut cfg = Config::from_env(Some(d.path().to_path_buf()));
-    cfg.boot_dirs = vec![];
-    cfg.mount = false;
+    let cfg = only_guestinfo(d.path());
     let a = datasource::acquire(&cfg, Platform::Vmware);
     assert!(a.seed.is_none());
     assert_eq!(a.tried.last().map(String::as_str), Some("vmware: none"));
