@@ -25,8 +25,8 @@ pub const NS: &str = "http://schemas.dmtf.org/ovf/environment/1";
 /// sections.
 pub const CAP: u64 = 4 << 20;
 
-/// Elements parsed at most (a property is three nodes): bounds the tree's
-/// memory whatever the document holds.
+/// Nodes (elements, text, …) parsed at most; vSphere's document has a few
+/// dozen: bounds the tree's memory whatever a document holds.
 const NODES: u32 = 100_000;
 
 /// What to do about a bad OVF environment.
