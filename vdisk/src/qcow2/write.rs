@@ -31,6 +31,8 @@ const REFCOUNT_ORDER: u32 = 4;
 const REFCOUNTS_PER_BLOCK: u64 = CLUSTER * 8 / (1 << REFCOUNT_ORDER);
 /// Clusters read at a time (4 MiB).
 const BATCH: u64 = 64;
+/// Batches read ahead of the writer.
+const AHEAD: usize = 2;
 
 /// Write `src` as qcow2 v3 into `out` (a new, empty regular file at
 /// `out_path`). The virtual size is the raw size rounded up to a whole
@@ -43,7 +45,8 @@ pub fn write(
     opts: &WriteOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let _ = opts; // nothing to derive: qcow2 has no ids or timestamps
+    // Nothing to derive from opts.identity or opts.epoch: qcow2 stores no
+    // ids or timestamps.
     let size = src.size().next_multiple_of(512);
     let l1_size = size.div_ceil(CLUSTER * L2_ENTRIES);
     if l1_size * 8 > MAX_L1_BYTES {
@@ -56,25 +59,35 @@ pub fn write(
         });
     }
     let mut w = Stream {
-        file: out,
-        path: out_path,
+        out: Out {
+            file: out,
+            path: out_path,
+        },
         pos: CLUSTER, // cluster 0 is the header, written last
         l1: vec![0; usize::try_from(l1_size).unwrap_or(usize::MAX)],
         l2: vec![0; L2_ENTRIES as usize],
         span: None,
     };
-    let mut buf = vec![0u8; (BATCH * CLUSTER) as usize];
-    for run in src.granules(CLUSTER) {
-        let mut c = run.start;
-        while c < run.end {
-            // A batch never crosses into the next L2 table's span.
-            let span_end = (c / L2_ENTRIES + 1) * L2_ENTRIES;
-            let n = (run.end - c).min(BATCH).min(span_end - c);
+    let batches = batches(src.granules(CLUSTER));
+    if opts.threads > 1 {
+        // Reading, placing and writing overlap; the writes are positional,
+        // so their order does not matter.
+        let out = Out {
+            file: out,
+            path: out_path,
+        };
+        pipeline(src, batches, &out, opts.threads, |c, chunk| {
+            progress.advance(((c * CLUSTER) + chunk.len() as u64).min(size));
+            w.place(c, chunk)
+        })?;
+    } else {
+        let mut buf = vec![0u8; (BATCH * CLUSTER) as usize];
+        for (c, n) in batches {
             let chunk = &mut buf[..(n * CLUSTER) as usize];
             src.read_at(c * CLUSTER, chunk)?;
-            w.clusters(c, chunk)?;
-            c += n;
-            progress.advance((c * CLUSTER).min(size));
+            let runs = w.place(c, chunk)?;
+            w.out.runs(chunk, &runs)?;
+            progress.advance(((c + n) * CLUSTER).min(size));
         }
     }
     w.end_span()?;
@@ -101,10 +114,121 @@ pub fn write(
     Ok(())
 }
 
-/// The output as it is being streamed.
-struct Stream<'a> {
+/// The batches to read, `(first cluster, clusters)`: the data clusters,
+/// [`BATCH`] at a time, a batch never crossing into the next L2 table's span.
+fn batches(runs: Vec<std::ops::Range<u64>>) -> impl Iterator<Item = (u64, u64)> + Send {
+    runs.into_iter().flat_map(|run| {
+        let mut c = run.start;
+        std::iter::from_fn(move || {
+            let span_end = (c / L2_ENTRIES + 1) * L2_ENTRIES;
+            let n = (run.end - c).min(BATCH).min(span_end - c);
+            (n > 0).then(|| {
+                c += n;
+                (c - n, n)
+            })
+        })
+    })
+}
+
+/// A run of stored clusters: bytes `[start, end)` of a batch go to host
+/// offset `host`.
+type Run = (usize, usize, u64);
+
+/// Read `batches` of `src` on one thread, at most [`AHEAD`] ahead; `place`
+/// them in order on this one; write the runs it returns on `writers`
+/// threads. Memory: about `2 * AHEAD + writers + 2` batches.
+fn pipeline(
+    src: &RawDisk,
+    batches: impl Iterator<Item = (u64, u64)> + Send,
+    out: &Out<'_>,
+    writers: usize,
+    mut place: impl FnMut(u64, &[u8]) -> Result<Vec<Run>>,
+) -> Result<()> {
+    use std::sync::mpsc::{channel, sync_channel};
+    use std::sync::Mutex;
+    let (full_tx, full_rx) = sync_channel::<Result<(u64, Vec<u8>)>>(AHEAD);
+    let (empty_tx, empty_rx) = channel::<Vec<u8>>();
+    let (job_tx, job_rx) = sync_channel::<(Vec<u8>, Vec<Run>)>(AHEAD);
+    let job_rx = Mutex::new(job_rx);
+    let failed: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for (c, n) in batches {
+                let mut buf = empty_rx.try_recv().unwrap_or_default();
+                buf.resize((n * CLUSTER) as usize, 0);
+                let read = src.read_at(c * CLUSTER, &mut buf).map(|()| (c, buf));
+                let stop = read.is_err();
+                // A closed channel: the placing stopped on an error.
+                if full_tx.send(read).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        for _ in 0..writers.max(1) {
+            let (job_rx, failed, empty_tx) = (&job_rx, &failed, empty_tx.clone());
+            scope.spawn(move || {
+                // After a failure the jobs are drained unwritten, so the
+                // placing never blocks on a full channel.
+                while let Ok((buf, runs)) = lock(job_rx).recv() {
+                    if lock(failed).is_none() {
+                        if let Err(e) = out.runs(&buf, &runs) {
+                            lock(failed).get_or_insert(e);
+                        }
+                    }
+                    let _ = empty_tx.send(buf);
+                }
+            });
+        }
+        drop(empty_tx);
+        let placed = (|| {
+            for batch in full_rx {
+                let (c, buf) = batch?;
+                let runs = place(c, &buf)?;
+                if job_tx.send((buf, runs)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(job_tx);
+        placed
+    })?;
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// A mutex's guard, poisoned or not (the data stays consistent: every
+/// holder only reads or sets it whole).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The output file.
+struct Out<'a> {
     file: &'a File,
     path: &'a Path,
+}
+
+impl Out<'_> {
+    /// Write `bytes` at `at`.
+    fn put(&self, bytes: &[u8], at: u64) -> Result<()> {
+        self.file
+            .write_all_at(bytes, at)
+            .map_err(|e| Error::io(self.path, Some(at), e))
+    }
+
+    /// Write the `runs` of `chunk`.
+    fn runs(&self, chunk: &[u8], runs: &[Run]) -> Result<()> {
+        runs.iter()
+            .try_for_each(|&(s, e, host)| self.put(&chunk[s..e], host))
+    }
+}
+
+/// The output as it is being streamed.
+struct Stream<'a> {
+    out: Out<'a>,
     /// Where the next cluster goes.
     pos: u64,
     /// Host offset of each L2 table, with [`COPIED`], or 0.
@@ -116,38 +240,31 @@ struct Stream<'a> {
 }
 
 impl Stream<'_> {
-    /// Store the non-zero clusters of `chunk`, the clusters from `first`
-    /// on, all in one span; consecutive ones in one write.
-    fn clusters(&mut self, first: u64, chunk: &[u8]) -> Result<()> {
-        let mut pending: Option<(usize, usize)> = None; // byte range of chunk
+    /// Give the non-zero clusters of `chunk` (the clusters from `first`
+    /// on, all in one span) their host offsets, in order, and return them
+    /// as runs to write (consecutive clusters in one run).
+    fn place(&mut self, first: u64, chunk: &[u8]) -> Result<Vec<Run>> {
+        let mut runs: Vec<Run> = Vec::new();
         for (i, data) in chunk.chunks(CLUSTER as usize).enumerate() {
             if is_zero(data) {
-                self.flush(chunk, pending.take())?;
                 continue;
             }
             let c = first + i as u64;
             self.start_span(c / L2_ENTRIES)?;
-            let host = self.pos + pending.map_or(0, |(s, e)| (e - s) as u64);
-            self.l2[(c % L2_ENTRIES) as usize] = host | COPIED;
+            self.l2[(c % L2_ENTRIES) as usize] = self.pos | COPIED;
             let at = i * CLUSTER as usize;
-            pending = Some(pending.map_or((at, at + data.len()), |(s, _)| (s, at + data.len())));
+            match runs.last_mut() {
+                Some(run) if run.1 == at => run.1 += data.len(),
+                _ => runs.push((at, at + data.len(), self.pos)),
+            }
+            self.pos += CLUSTER;
         }
-        self.flush(chunk, pending)
-    }
-
-    /// Write `chunk[range]` at the current position.
-    fn flush(&mut self, chunk: &[u8], range: Option<(usize, usize)>) -> Result<()> {
-        match range {
-            Some((s, e)) => self.put(&chunk[s..e]),
-            None => Ok(()),
-        }
+        Ok(runs)
     }
 
     /// Write `bytes` at the current position and move past them.
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        self.file
-            .write_all_at(bytes, self.pos)
-            .map_err(|e| Error::io(self.path, Some(self.pos), e))?;
+        self.out.put(bytes, self.pos)?;
         self.pos += bytes.len() as u64;
         Ok(())
     }

@@ -86,21 +86,33 @@ fn mixed_disk(dir: &Path, name: &str) -> PathBuf {
     )
 }
 
-fn opts() -> WriteOptions {
+fn opts(threads: usize) -> WriteOptions {
     WriteOptions {
         identity: [7; 32],
         epoch: 0,
-        threads: 2,
+        threads,
         vm: Default::default(),
     }
 }
 
-/// Write the raw disk at `raw` as qcow2 at `out`.
+/// Write the raw disk at `raw` as qcow2 at `out` (two writer threads).
 fn write_qcow2(raw: &Path, out: &Path) {
+    write_qcow2_threads(raw, out, 2);
+}
+
+/// Write the raw disk at `raw` as qcow2 at `out` with `threads`.
+fn write_qcow2_threads(raw: &Path, out: &Path, threads: usize) {
     let src = RawDisk::open(raw).expect("open raw");
     let mut f = File::create(out).expect("create qcow2");
-    kubebake_vdisk::write(Format::Qcow2, &src, &mut f, out, &opts(), &NoProgress)
-        .expect("write qcow2");
+    kubebake_vdisk::write(
+        Format::Qcow2,
+        &src,
+        &mut f,
+        out,
+        &opts(threads),
+        &NoProgress,
+    )
+    .expect("write qcow2");
 }
 
 /// Clusters of `raw` holding a non-zero byte.

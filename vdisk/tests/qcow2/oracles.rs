@@ -1,6 +1,8 @@
 //! What we write passes `qemu-img`; what `qemu-img` writes reads back.
 
-use kubebake_vdisk::{qcow2, Error};
+use std::fs::File;
+
+use kubebake_vdisk::{qcow2, Error, Format, NoProgress, RawDisk};
 
 use super::*;
 
@@ -24,12 +26,15 @@ fn written_qcow2_passes_qemu_img_and_reads_back() {
     assert_eq!(disk.format(), Format::Qcow2);
     assert_reads_as(disk.as_ref(), &raw);
 
-    let again = dir.path().join("again.qcow2");
-    write_qcow2(&raw, &again);
-    assert!(
-        std::fs::read(&q).expect("read") == std::fs::read(&again).expect("read"),
-        "two writes of the same disk differ"
-    );
+    // Reproducible, and the same bytes whether the writes overlap or not.
+    for threads in [2, 1, 3] {
+        let again = dir.path().join(format!("again-{threads}.qcow2"));
+        write_qcow2_threads(&raw, &again, threads);
+        assert!(
+            std::fs::read(&q).expect("read") == std::fs::read(&again).expect("read"),
+            "a second write of the same disk ({threads} threads) differs"
+        );
+    }
 }
 
 /// The output depends on the disk's bytes only: a dense copy (no holes, the
@@ -206,5 +211,37 @@ fn refuses_qemu_images_it_cannot_read() {
         assert!(matches!(e, Error::Invalid { .. }), "{name}: {e:?}");
         let msg = e.to_string();
         assert!(msg.contains(want) && msg.contains(name), "{name}: {msg}");
+    }
+}
+
+/// A failing output (here a read-only file) is an I/O error naming it, with
+/// or without writer threads, and never a hang.
+#[test]
+fn a_failing_output_is_an_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let raw = raw_disk(
+        dir.path(),
+        "d.raw",
+        64 * MIB,
+        &[(0, noise(20 * MIB as usize, 10))],
+    );
+    let q = dir.path().join("ro.qcow2");
+    File::create(&q).expect("create");
+    let src = RawDisk::open(&raw).expect("open raw");
+    for threads in [1, 2] {
+        let mut ro = File::open(&q).expect("open read-only");
+        let e = kubebake_vdisk::write(
+            Format::Qcow2,
+            &src,
+            &mut ro,
+            &q,
+            &opts(threads),
+            &NoProgress,
+        )
+        .expect_err("read-only output");
+        assert!(
+            matches!(e, Error::Io { .. }) && e.to_string().contains(s(&q)),
+            "{e}"
+        );
     }
 }
