@@ -5,41 +5,28 @@
 
 mod hostile;
 mod oracles;
+#[path = "../sample/mod.rs"]
+mod sample;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
-use kubebake_vdisk::{Format, NoProgress, RawDisk, VirtualDisk, WriteOptions};
+use kubebake_vdisk::{Format, RawDisk, VirtualDisk};
+use sample::{ok, opts, s};
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
 const CLUSTER: u64 = 64 * KIB;
 
-/// Run a host tool (missing: the test fails); (success, stdout, stderr).
+/// Run a host tool; (success, stdout, stderr).
 fn run(tool: &str, args: &[&str]) -> (bool, String, String) {
-    kubebake_hosttool::need(&[tool]);
-    let out = kubebake_hosttool::command(tool)
-        .args(args)
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+    let out = sample::run(tool, args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Run a host tool that must succeed; its stdout.
-fn ok(tool: &str, args: &[&str]) -> String {
-    let (good, out, err) = run(tool, args);
-    assert!(good, "{tool} {args:?} failed:\n{out}\n{err}");
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 /// Deterministic pseudo-random bytes (never a whole zero cluster).
@@ -86,15 +73,6 @@ fn mixed_disk(dir: &Path, name: &str) -> PathBuf {
     )
 }
 
-fn opts(threads: usize) -> WriteOptions {
-    WriteOptions {
-        identity: [7; 32],
-        epoch: 0,
-        threads,
-        vm: Default::default(),
-    }
-}
-
 /// Write the raw disk at `raw` as qcow2 at `out` (two writer threads).
 fn write_qcow2(raw: &Path, out: &Path) {
     write_qcow2_threads(raw, out, 2);
@@ -102,17 +80,7 @@ fn write_qcow2(raw: &Path, out: &Path) {
 
 /// Write the raw disk at `raw` as qcow2 at `out` with `threads`.
 fn write_qcow2_threads(raw: &Path, out: &Path, threads: usize) {
-    let src = RawDisk::open(raw).expect("open raw");
-    let mut f = File::create(out).expect("create qcow2");
-    kubebake_vdisk::write(
-        Format::Qcow2,
-        &src,
-        &mut f,
-        out,
-        &opts(threads),
-        &NoProgress,
-    )
-    .expect("write qcow2");
+    sample::write(Format::Qcow2, raw, out, &opts(threads));
 }
 
 /// Clusters of `raw` holding a non-zero byte.
