@@ -15,33 +15,6 @@ fn sha256_hex(p: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(p).expect("read")))
 }
 
-/// (first byte, length) of partition `n` from `sgdisk -i`, plus the whole text.
-fn sgdisk_info(img: &Path, n: u32) -> (u64, u64, String) {
-    let (ok, out) = run(kubebake_hosttool::command("sgdisk")
-        .arg("-i")
-        .arg(n.to_string())
-        .arg(img));
-    assert!(ok, "sgdisk -i {n}: {out}");
-    let num = |key: &str| -> u64 {
-        out.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in {out}"))
-    };
-    let first = num("First sector: ");
-    let last = num("Last sector: ");
-    (first * 512, (last + 1 - first) * 512, out)
-}
-
-fn debugfs(fs: &Path, req: &str) -> (bool, String) {
-    let (ok, out) = run(kubebake_hosttool::command("debugfs")
-        .arg("-R")
-        .arg(req)
-        .arg(fs));
-    (ok && !out.contains("File not found"), out)
-}
-
 fn check_image(arch: &'static str) {
     kubebake_hosttool::need(&["sgdisk", "fsck.vfat", "mtype", "mcopy", "e2fsck", "debugfs"]);
     let dir = tempfile::tempdir().expect("tmp");

@@ -310,3 +310,31 @@ pub fn command_like(program: impl AsRef<std::ffi::OsStr>, like: &Command) -> Com
     }
     c
 }
+
+/// (first byte, length) of partition `n` from `sgdisk -i`, plus the whole text.
+pub fn sgdisk_info(img: &Path, n: u32) -> (u64, u64, String) {
+    let (ok, out) = run(kubebake_hosttool::command("sgdisk")
+        .arg("-i")
+        .arg(n.to_string())
+        .arg(img));
+    assert!(ok, "sgdisk -i {n}: {out}");
+    let num = |key: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {out}"))
+    };
+    let first = num("First sector: ");
+    let last = num("Last sector: ");
+    (first * 512, (last + 1 - first) * 512, out)
+}
+
+/// `debugfs -R REQ FS`: (succeeded and found, output).
+pub fn debugfs(fs: &Path, req: &str) -> (bool, String) {
+    let (ok, out) = run(kubebake_hosttool::command("debugfs")
+        .arg("-R")
+        .arg(req)
+        .arg(fs));
+    (ok && !out.contains("File not found"), out)
+}
