@@ -12,6 +12,7 @@ pub(crate) mod cli;
 pub(crate) mod component;
 pub(crate) mod disk;
 pub(crate) mod embedded;
+pub(crate) mod initrd;
 pub(crate) mod inspect;
 pub(crate) mod pipeline;
 pub(crate) mod profile;

@@ -100,12 +100,31 @@ pub fn mmdebstrap_args(r: &Resolved, m: &crate::profile::Mmdebstrap) -> Vec<Stri
     if !pkgs.is_empty() {
         args.push(format!("--include={}", pkgs.join(",")));
     }
+    if let Some(hook) = initramfs_hook(&r.profile.initramfs_modules) {
+        args.push(format!("--customize-hook={hook}"));
+    }
     args.push(m.suite.clone().unwrap_or_else(|| "trixie".into()));
     args.push("-".to_string());
     if let Some(mirror) = &m.mirror {
         args.push(mirror.clone());
     }
     args
+}
+
+/// The mmdebstrap hook that puts `modules` into the initrd: listed in
+/// /etc/initramfs-tools/modules (initramfs-tools also loads them early),
+/// then every installed kernel's initrd made again. mmdebstrap runs it with
+/// `sh -c`, the chroot as `$1`; the names are checked module names (see
+/// `profile::is_module_name`), so they are safe as shell words.
+fn initramfs_hook(modules: &[String]) -> Option<String> {
+    if modules.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "printf '%s\\n' {} >> \"$1/etc/initramfs-tools/modules\" && \
+         chroot \"$1\" update-initramfs -u -k all",
+        modules.join(" ")
+    ))
 }
 
 /// A foreign-arch mmdebstrap needs qemu-user registered with binfmt_misc.
@@ -242,5 +261,53 @@ mod tests {
         assert!(inc.contains("linux-image-arm64") && inc.contains("systemd-boot-efi"));
         assert!(inc.ends_with(",vim"), "profile packages appended: {inc}");
         assert_eq!(&a[a.len() - 2..], ["trixie", "-"]);
+        assert!(
+            !a.iter().any(|x| x.starts_with("--customize-hook")),
+            "no initramfs_modules, no hook: {a:?}"
+        );
+    }
+
+    /// The hook appends the profile's modules to the chroot's
+    /// /etc/initramfs-tools/modules and regenerates the initrd (run by a
+    /// real `sh` against a stand-in chroot; `chroot` itself needs root and
+    /// a real tree, so the image tests cover that part).
+    #[test]
+    fn initramfs_modules_become_a_customize_hook() {
+        let r = crate::profile::resolve(
+            Some("generic-arm64"),
+            &["initramfs_modules=[\"nvme\",\"ena\"]".into()],
+        )
+        .expect("resolve");
+        let m = r.profile.base.mmdebstrap.as_ref().expect("recipe");
+        let a = mmdebstrap_args(&r, m);
+        let hook = a
+            .iter()
+            .find_map(|x| x.strip_prefix("--customize-hook="))
+            .expect("hook");
+        assert!(
+            a.iter().position(|x| x.starts_with("--customize-hook"))
+                < a.iter().position(|x| x == "trixie")
+        );
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("etc/initramfs-tools")).expect("mkdir");
+        let modules = dir.path().join("etc/initramfs-tools/modules");
+        std::fs::write(&modules, "# kept\n").expect("modules");
+        let upto_chroot = hook.split(" && ").next().expect("printf part");
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(upto_chroot)
+            .arg("sh")
+            .arg(dir.path())
+            .status()
+            .expect("sh");
+        assert!(st.success());
+        assert_eq!(
+            std::fs::read_to_string(&modules).expect("read"),
+            "# kept\nnvme\nena\n"
+        );
+        assert!(
+            hook.ends_with("chroot \"$1\" update-initramfs -u -k all"),
+            "{hook}"
+        );
     }
 }

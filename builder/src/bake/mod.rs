@@ -144,6 +144,7 @@ pub fn bake<W: Write + Seek>(
     let mut capture = Capture::new(plan.profile.arch)?;
     let seen = base::stream(&mut sink, plan.base, &mut capture)?;
     let boot = capture.finish(plan.profile.arch)?;
+    crate::initrd::check(plan.profile, plan.base, &boot.initrd, &boot.kernel_version)?;
     let cni_from_component = components::bake(&mut sink, plan.components)?;
     if !cni_from_component {
         system::cni_links(&mut sink, &seen.cni_plugins)?;

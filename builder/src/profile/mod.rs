@@ -137,6 +137,11 @@ pub struct Profile {
     /// Kernel modules loaded at boot (modules-load.d).
     #[serde(default)]
     pub modules: Vec<String>,
+    /// Kernel modules the initrd must carry (the root disk's and the
+    /// network's drivers): added to an mmdebstrap base's initramfs, and
+    /// checked in the captured initrd whatever the base.
+    #[serde(default)]
+    pub initramfs_modules: Vec<String>,
     /// Extra overlay directories (relative to the profile file).
     #[serde(default)]
     pub overlays: Vec<String>,
@@ -282,6 +287,14 @@ impl Profile {
             ),
             Some(m) => bail!("profile {name}: unknown boot.method `{m}`; use \"uefi\""),
         }
+        for m in &self.initramfs_modules {
+            if !is_module_name(m) {
+                bail!(
+                    "profile {name}: initramfs_modules entry `{m}` is not a kernel module name; \
+                     use the module's name without .ko (letters, digits, `_`, `-`), e.g. \"nvme\""
+                );
+            }
+        }
         if self.kubernetes.version.is_none() {
             bail!("profile {name} has no kubernetes.version; add it, e.g. \"1.35.1\"");
         }
@@ -322,6 +335,14 @@ impl Profile {
     }
 }
 
+/// A kernel module name as modprobe takes it (also safe in a shell word).
+fn is_module_name(m: &str) -> bool {
+    !m.is_empty()
+        && m.len() <= 64
+        && m.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +358,24 @@ mod tests {
         assert_eq!(b.profile.kubernetes.version, a.profile.kubernetes.version);
         assert!(b.profile.boot.cmdline.iter().any(|c| c.contains("ttyAMA0")));
         assert!(b.package_list_contains("linux-image-arm64"));
+    }
+
+    #[test]
+    fn initramfs_modules_must_be_module_names() {
+        for bad in ["", "nvme ena", "nvme;reboot", "../x", "nvme.ko\n"] {
+            let set = format!("initramfs_modules=[{bad:?}]");
+            let e = resolve(Some("generic-amd64"), &[set]).expect_err(bad);
+            let msg = format!("{e:#}");
+            assert!(
+                msg.contains("initramfs_modules") && msg.contains("without .ko"),
+                "{msg}"
+            );
+        }
+        let ok = resolve(
+            Some("generic-amd64"),
+            &["initramfs_modules=[\"nvme-core\"]".into()],
+        );
+        assert!(ok.is_ok());
     }
 
     impl Resolved {

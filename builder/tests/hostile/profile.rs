@@ -834,3 +834,106 @@ fn sigterm_during_a_download_leaves_no_partial_download() {
         .collect();
     assert!(left.is_empty(), "left in the download cache: {left:?}");
 }
+
+/// A layer replacing the synthetic rootfs's initrd with a real newc cpio
+/// (made by the host's GNU cpio) that carries only `nvme.ko.xz`.
+fn nvme_only_initrd_layer(work: &Work) -> PathBuf {
+    use std::io::Write as _;
+    kubebake_hosttool::need(&["cpio"]);
+    let tree = work.join("initrd-tree");
+    let ko = "usr/lib/modules/6.12.0-1-amd64/kernel/drivers/nvme/host/nvme.ko.xz";
+    std::fs::create_dir_all(tree.join(ko).parent().expect("parent")).expect("mkdir");
+    std::fs::write(tree.join(ko), b"module").expect("module");
+    let mut cpio = kubebake_hosttool::command("cpio");
+    cpio.args(["-o", "-H", "newc", "--quiet"])
+        .current_dir(&tree)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cpio.spawn().expect("cpio");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(format!("{ko}\n").as_bytes()).expect("list");
+    drop(stdin);
+    let out = child.wait_with_output().expect("cpio");
+    assert!(out.status.success(), "cpio -o failed");
+    let layer = work.join("initrd.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&layer).expect("layer"));
+    let mut h = tar::Header::new_gnu();
+    h.set_path("./boot/initrd.img-6.12.0-1-amd64")
+        .expect("path");
+    h.set_size(out.stdout.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    b.append(&h, &out.stdout[..]).expect("append");
+    b.into_inner().expect("finish");
+    layer
+}
+
+/// Issue 10: `initramfs_modules` is checked in the initrd the build puts on
+/// the ESP, not taken on trust: a module the `--rootfs` initrd lacks, an
+/// initrd that is not a cpio at all, or a name that is no module name is one
+/// error naming the profile field, the module and the fix; an initrd that
+/// has every listed module builds.
+#[test]
+fn initramfs_modules_missing_from_the_initrd_are_refused() {
+    let (work, mut args) = setup("amd64", &[]);
+    let names_nvme_ena = r#"initramfs_modules=["nvme","ena"]"#;
+    let cmd = build(&work, &args, &["--set", names_nvme_ena]);
+    refused(
+        "synthetic initrd (not a cpio)",
+        &work,
+        cmd,
+        &[
+            "initramfs_modules",
+            "/boot/initrd.img-6.12.0-1-amd64",
+            "neither a cpio archive",
+        ],
+        None,
+    );
+    let cmd = build(
+        &work,
+        &args,
+        &["--set", r#"initramfs_modules=["nvme;reboot"]"#],
+    );
+    refused(
+        "not a module name",
+        &work,
+        cmd,
+        &["initramfs_modules", "`nvme;reboot`", "without .ko"],
+        None,
+    );
+    args.extend([
+        "--rootfs".into(),
+        nvme_only_initrd_layer(&work).display().to_string(),
+    ]);
+    let cmd = build(&work, &args, &["--set", names_nvme_ena]);
+    let run = refused(
+        "ena missing from a cpio initrd",
+        &work,
+        cmd,
+        &[
+            "initramfs_modules lists ena but",
+            "/boot/initrd.img-6.12.0-1-amd64",
+            "update-initramfs -u",
+        ],
+        None,
+    );
+    assert!(
+        !run.stderr.contains("lists nvme"),
+        "nvme is there: {}",
+        run.stderr
+    );
+    let run = harness::run(build(
+        &work,
+        &args,
+        &["--set", r#"initramfs_modules=["nvme"]"#],
+    ));
+    assert_eq!(
+        run.code,
+        Some(0),
+        "every listed module present: {}",
+        run.stderr
+    );
+}
