@@ -8,8 +8,8 @@ mod sample;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use kubebake_vdisk::{bmap, RawDisk};
-use sample::{ok, run, s, same_bytes};
+use kubebake_vdisk::{bmap, Format, RawDisk};
+use sample::{ok, opts, run, s, same_bytes, write};
 use sha2::{Digest as _, Sha256};
 
 fn write_bmap(raw: &Path) -> PathBuf {
@@ -26,8 +26,8 @@ fn copy(bmap: &Path, image: &Path, dest: &Path) {
 }
 
 #[test]
-fn bmaptool_copy_reproduces_the_raw() {
-    kubebake_hosttool::need(&["bmaptool", "cmp"]);
+fn bmaptool_copy_reproduces_the_raw_from_every_container() {
+    kubebake_hosttool::need(&["bmaptool", "xz", "zstd", "cmp"]);
     let smp = sample::sample();
     let map = write_bmap(&smp.raw);
     let text = std::fs::read_to_string(&map).expect("read bmap");
@@ -39,7 +39,11 @@ fn bmaptool_copy_reproduces_the_raw() {
     assert!(!text.contains(&blocks(2304, 2815)), "{text}");
 
     let dir = smp.dir.path();
-    for (i, image) in [&smp.raw].into_iter().enumerate() {
+    let xz = dir.join("disk.raw.xz");
+    let zst = dir.join("disk.raw.zst");
+    write(Format::RawXz, &smp.raw, &xz, &opts(2));
+    write(Format::RawZst, &smp.raw, &zst, &opts(2));
+    for (i, image) in [&smp.raw, &xz, &zst].into_iter().enumerate() {
         let fresh = dir.join(format!("fresh{i}.img"));
         copy(&map, image, &fresh);
         same_bytes(&smp.raw, &fresh);
