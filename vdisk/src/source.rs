@@ -109,15 +109,26 @@ impl RawDisk {
     /// Read exactly `buf.len()` bytes at `offset`; bytes past the end of the
     /// disk read as zero.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let avail = self.size.saturating_sub(offset);
-        let n = usize::try_from(avail).unwrap_or(usize::MAX).min(buf.len());
-        let (head, tail) = buf.split_at_mut(n);
-        self.file
-            .read_exact_at(head, offset)
-            .map_err(|e| Error::io(&self.path, Some(offset), e))?;
-        tail.fill(0);
-        Ok(())
+        read_clamped(&self.file, &self.path, self.size, offset, buf)
     }
+}
+
+/// Read exactly `buf.len()` bytes of `file` (at `path`) at `offset`, bytes
+/// at or past `size` as zero.
+pub(crate) fn read_clamped(
+    file: &File,
+    path: &Path,
+    size: u64,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<()> {
+    let avail = size.saturating_sub(offset);
+    let n = usize::try_from(avail).unwrap_or(usize::MAX).min(buf.len());
+    let (head, tail) = buf.split_at_mut(n);
+    file.read_exact_at(head, offset)
+        .map_err(|e| Error::io(path, Some(offset), e))?;
+    tail.fill(0);
+    Ok(())
 }
 
 /// Whether `buf` is all zero bytes (64-byte blocks folded with OR, which

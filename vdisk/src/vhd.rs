@@ -244,14 +244,7 @@ impl VirtualDisk for VhdDisk {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let avail = self.size.saturating_sub(offset);
-        let n = usize::try_from(avail).unwrap_or(usize::MAX).min(buf.len());
-        let (head, tail) = buf.split_at_mut(n);
-        self.file
-            .read_exact_at(head, offset)
-            .map_err(|e| Error::io(&self.path, Some(offset), e))?;
-        tail.fill(0);
-        Ok(())
+        crate::source::read_clamped(&self.file, &self.path, self.size, offset, buf)
     }
 }
 

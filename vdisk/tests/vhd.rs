@@ -20,6 +20,18 @@ fn footer(path: &Path) -> [u8; 512] {
     b
 }
 
+/// A copy of the sample's raw, padded with a hole to the VHD's size.
+fn padded(smp: &sample::Sample) -> std::path::PathBuf {
+    let padded = smp.dir.path().join("padded.raw");
+    std::fs::copy(&smp.raw, &padded).expect("copy");
+    File::options()
+        .write(true)
+        .open(&padded)
+        .and_then(|f| f.set_len(smp.size.div_ceil(MIB) * MIB))
+        .expect("pad");
+    padded
+}
+
 fn be(b: &[u8]) -> u64 {
     b.iter().fold(0, |a, x| a << 8 | u64::from(*x))
 }
@@ -72,13 +84,7 @@ fn vhd_opens_in_qemu_with_the_size_rounded_to_a_mib() {
         "qemu-img",
         &["compare", "-f", "raw", "-F", "vpc", s(&smp.raw), s(&vhd)],
     );
-    let padded = smp.dir.path().join("padded.raw");
-    std::fs::copy(&smp.raw, &padded).expect("copy");
-    File::options()
-        .write(true)
-        .open(&padded)
-        .and_then(|f| f.set_len(rounded))
-        .expect("pad");
+    let padded = padded(&smp);
     ok(
         "qemu-img",
         &["compare", "-f", "raw", "-F", "vpc", s(&padded), s(&vhd)],
@@ -131,13 +137,7 @@ fn footer_matches_qemus_force_size_footer() {
     let ours = smp.dir.path().join("ours.vhd");
     let theirs = smp.dir.path().join("theirs.vhd");
     write(Format::Vhd, &smp.raw, &ours, &opts(1));
-    let padded = smp.dir.path().join("padded.raw");
-    std::fs::copy(&smp.raw, &padded).expect("copy");
-    File::options()
-        .write(true)
-        .open(&padded)
-        .and_then(|f| f.set_len(smp.size.div_ceil(MIB) * MIB))
-        .expect("pad");
+    let padded = padded(&smp);
     // The conversion Azure documents.
     ok(
         "qemu-img",
