@@ -85,6 +85,7 @@ pub fn open(path: &Path) -> Result<Rc<dyn VirtualDisk>> {
         Format::Raw => Ok(Rc::new(RawDisk::open(path)?)),
         Format::Qcow2 => Ok(Rc::new(crate::qcow2::open(path)?)),
         Format::Vhd => Ok(Rc::new(crate::vhd::open(path)?)),
+        Format::Vmdk => Ok(Rc::new(crate::vmdk::open(path)?)),
         format => Err(Error::invalid(
             path,
             None,
