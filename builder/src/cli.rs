@@ -25,6 +25,9 @@ pub enum Command {
         1 when the\nimage cannot be read (not a file or block device, no usable table)."
     )]
     Inspect(InspectArgs),
+    /// Write other formats (qcow2, vmdk, ova, vhd, raw.xz, raw.zst) from an
+    /// existing raw disk image, kubebake's or another tool's.
+    Convert(ConvertArgs),
     /// Validate, render or package a node seed (#cloud-config).
     #[command(subcommand)]
     Seed(crate::seedcmd::SeedCmd),
@@ -64,10 +67,41 @@ pub struct BuildArgs {
     pub json: bool,
 }
 
+/// `kubebake convert`.
+#[derive(Debug, clap::Args)]
+pub struct ConvertArgs {
+    /// Raw disk image to read (its holes are skipped, not read).
+    #[arg(value_name = "IMAGE")]
+    pub image: std::path::PathBuf,
+    /// Output formats, comma-separated or repeated.
+    #[arg(
+        long = "format",
+        value_name = "FORMAT",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub formats: Vec<kubebake_vdisk::Format>,
+    /// Output path (one format), or the stem every format adds its
+    /// extension to (several formats; a format extension is dropped first).
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: PathBuf,
+    /// Virtual CPUs an OVA declares.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=768))]
+    pub cpus: u32,
+    /// Memory (MiB) an OVA declares.
+    #[arg(long, value_name = "MIB", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(256..=25165824))]
+    pub memory_mib: u64,
+    /// Print a JSON summary on stdout (every output with its sha256).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `kubebake inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// Disk image to read (raw).
+    /// Disk image to read: raw, qcow2, vmdk, vhd or ova.
     #[arg(value_name = "IMAGE")]
     pub image: PathBuf,
     /// Print JSON on stdout.

@@ -139,7 +139,9 @@ impl Serialize for Finding {
 pub struct Report {
     /// Image path.
     pub image: PathBuf,
-    /// File size in bytes.
+    /// Container format: `raw`, `qcow2`, `vmdk`, `vhd`, `ova`, …
+    pub format: kubebake_vdisk::Format,
+    /// Virtual disk size in bytes.
     pub size: u64,
     /// `gpt` or `mbr`.
     pub table: TableKind,
@@ -257,8 +259,22 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
 /// Inspect an image file or block device (anything else is refused by name).
 pub fn inspect(path: &Path) -> Result<Report> {
     let img = image::open(path)?;
-    let file = img.file;
-    inspect_with(path, img.size, || file.try_clone())
+    let format = if img.file.metadata().is_ok_and(|m| m.is_file()) {
+        kubebake_vdisk::detect(path)?
+    } else {
+        kubebake_vdisk::Format::Raw
+    };
+    if format == kubebake_vdisk::Format::Raw {
+        let file = img.file;
+        return inspect_with(path, img.size, || file.try_clone());
+    }
+    // A container (qcow2, VMDK, …): read its virtual disk.
+    let disk = kubebake_vdisk::open(path)?;
+    let mut report = inspect_with(path, disk.size(), || {
+        Ok(kubebake_vdisk::Reader::new(disk.clone()))
+    })?;
+    report.format = format;
+    Ok(report)
 }
 
 /// Inspect an image of `size` bytes; `open` gives a fresh handle on it for
@@ -277,6 +293,7 @@ where
     };
     let mut report = Report {
         image: path.to_path_buf(),
+        format: kubebake_vdisk::Format::Raw,
         size,
         table,
         disk_id,

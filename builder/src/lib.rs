@@ -10,10 +10,12 @@ pub(crate) mod boot;
 pub(crate) mod cache;
 pub(crate) mod cli;
 pub(crate) mod component;
+pub(crate) mod convert;
 pub(crate) mod disk;
 pub(crate) mod embedded;
 pub(crate) mod initrd;
 pub(crate) mod inspect;
+pub(crate) mod output;
 pub(crate) mod pipeline;
 pub(crate) mod profile;
 pub(crate) mod progress;
@@ -43,10 +45,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             if supervise::work_dir().is_none() {
                 let target = pipeline::target(&req)?;
-                return supervise::build(&target.tmp_paths());
+                return supervise::build(&target.plan.tmp_paths());
             }
             supervise::die_with_supervisor()?;
             let out = pipeline::build(&req)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&out).context("printing JSON")?);
+            }
+        }
+        Command::Convert(a) => {
+            let req = convert::Request {
+                image: a.image,
+                formats: a.formats,
+                output: a.output,
+                cpus: a.cpus,
+                memory_mib: a.memory_mib,
+                hash: a.json,
+            };
+            if supervise::work_dir().is_none() {
+                let files = convert::target(&req)?;
+                return supervise::build(&files.tmp_paths());
+            }
+            supervise::die_with_supervisor()?;
+            let out = convert::run(&req)?;
             if a.json {
                 println!("{}", serde_json::to_string(&out).context("printing JSON")?);
             }

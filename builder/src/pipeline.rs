@@ -1,15 +1,14 @@
 //! `kubebake build`: resolve → fetch components → base → bake → raw disk →
 //! outputs. Every output is written to `OUT.tmp` and renamed only on success.
 
-use std::fs::{File, OpenOptions};
-use std::io::Read;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use ext4w::{Options, Sizing};
 use kubebake_disk::Window;
-use kubebake_vdisk::Format;
+use kubebake_vdisk::{Format, WriteOptions};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -17,6 +16,7 @@ use crate::bake::{self, Plan};
 use crate::cache::{sha256_file, Cache};
 use crate::component;
 use crate::disk::{self, Ids, MIB};
+use crate::output::{self, create_tmp, BuiltRaw, Files, TmpGuard, Written};
 use crate::profile;
 use crate::progress::Progress;
 use crate::rootfs::{self, Base};
@@ -46,11 +46,11 @@ pub struct Request {
 /// `--json` result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    /// Image path.
+    /// The first output's path.
     pub output: PathBuf,
-    /// Image size in bytes (apparent; the file is sparse).
+    /// The disk size in bytes (the raw image's apparent size).
     pub size: u64,
-    /// sha256 of the image (when requested).
+    /// sha256 of the first output (when requested).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// Wall-clock seconds.
@@ -61,33 +61,19 @@ pub struct Outcome {
     pub arch: String,
     /// Whether the image embeds secrets (a seed): then it is written 0600.
     pub secrets: bool,
-    /// The image file's mode, e.g. `0600`.
+    /// The first output's mode, e.g. `0600`.
     pub mode: String,
+    /// Every file written: path, format, virtual and file size, sha256.
+    pub outputs: Vec<Written>,
 }
 
-/// One output file of a build.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Output {
-    /// Its format.
-    pub format: Format,
-    /// Where it goes.
-    pub path: PathBuf,
-}
-
-/// What a build request resolves to: the profile and the output files.
+/// What a build request resolves to: the profile and the files to write.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The resolved profile.
     pub resolved: profile::Resolved,
-    /// The outputs, in [`Format::ALL`] order.
-    pub outputs: Vec<Output>,
-}
-
-impl Target {
-    /// Every `OUT.tmp` a build may leave (what the supervisor cleans up).
-    pub fn tmp_paths(&self) -> Vec<PathBuf> {
-        self.outputs.iter().map(|o| tmp_path(&o.path)).collect()
-    }
+    /// The files.
+    pub plan: Files,
 }
 
 /// SOURCE_DATE_EPOCH if set. Unset, images are still reproducible: baked
@@ -101,26 +87,6 @@ pub fn source_date_epoch() -> Result<Option<i64>> {
         }),
         _ => Ok(None),
     }
-}
-
-/// Deletes `OUT.tmp` unless the build committed.
-struct TmpGuard {
-    path: PathBuf,
-    armed: bool,
-}
-
-impl Drop for TmpGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-pub fn tmp_path(out: &Path) -> PathBuf {
-    let mut s = out.as_os_str().to_owned();
-    s.push(".tmp");
-    PathBuf::from(s)
 }
 
 /// sha256 of every input that shapes the image: the namespace for UUID v5.
@@ -171,59 +137,29 @@ fn sizing(r: &profile::Resolved) -> Sizing {
     }
 }
 
-/// The profile and outputs of a build request (also what the supervisor
-/// needs to know which `OUT.tmp` files to clean up).
+/// The profile and outputs of a build request, checked before any work
+/// starts (also what the supervisor needs to know which `OUT.tmp` files to
+/// clean up).
 pub fn target(req: &Request) -> Result<Target> {
     let r = profile::resolve(req.profile.as_deref(), &req.sets)?;
-    let mut formats = if req.formats.is_empty() {
-        r.profile.output.formats.clone()
+    let formats = if req.formats.is_empty() {
+        &r.profile.output.formats
     } else {
-        req.formats.clone()
+        &req.formats
     };
-    if formats.is_empty() {
-        formats.push(Format::Raw);
+    let plan = Files::new(&r.name, req.output.as_deref(), formats);
+    plan.check(&r)?;
+    if let Some(o) = plan.outputs.iter().find(|o| !WRITTEN.contains(&o.format)) {
+        bail!(
+            "--format {} is not implemented yet; use --format raw (and convert with qemu-img)",
+            o.format
+        );
     }
-    formats.sort();
-    formats.dedup();
-    if let Some(f) = formats.iter().find(|f| **f != Format::Raw) {
-        bail!("--format {f} is not implemented yet; use --format raw (and convert with qemu-img)");
-    }
-    let path = req
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.raw", r.name)));
-    Ok(Target {
-        resolved: r,
-        outputs: vec![Output {
-            format: Format::Raw,
-            path,
-        }],
-    })
+    Ok(Target { resolved: r, plan })
 }
 
-/// Create `OUT.tmp` afresh: 0600 when the image will hold secrets (a stale
-/// file's mode must not carry over, so it is removed first).
-fn create_tmp(tmp: &Path, secret: bool) -> Result<File> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    match std::fs::remove_file(tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("removing the stale {}", tmp.display()));
-        }
-        _ => {}
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(if secret { 0o600 } else { 0o666 })
-        .open(tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    if secret {
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("making {} 0600", tmp.display()))?;
-    }
-    Ok(file)
-}
+/// Formats with a writer so far.
+const WRITTEN: &[Format] = &[Format::Raw, Format::Qcow2, Format::Vhd];
 
 /// Everything a build reads, checked and fetched before `OUT.tmp` exists.
 struct Inputs {
@@ -307,67 +243,20 @@ fn write_image(
     )
 }
 
-/// The raw disk, written and synced at `OUT.tmp` (removed on drop unless
-/// committed).
-struct RawDisk {
-    file: File,
-    tmp: PathBuf,
-    guard: TmpGuard,
-    size: u64,
-}
-
 /// Build the raw disk into `tmp`: 0600 when it embeds the seed's secrets.
 fn build_raw(
     r: &profile::Resolved,
     inp: &Inputs,
-    tmp: PathBuf,
+    tmp: &Path,
     sde: Option<i64>,
     progress: &Progress,
-) -> Result<RawDisk> {
-    let guard = TmpGuard {
-        path: tmp.clone(),
-        armed: true,
-    };
-    let mut file = create_tmp(&tmp, inp.seed.is_some())?;
+) -> Result<BuiltRaw> {
+    let guard = TmpGuard::new(tmp.to_path_buf());
+    let mut file = create_tmp(tmp, inp.seed.is_some())?;
     let size = write_image(&mut file, r, inp, sde, progress)?;
     file.sync_all()
         .with_context(|| format!("syncing {}", tmp.display()))?;
-    Ok(RawDisk {
-        file,
-        tmp,
-        guard,
-        size,
-    })
-}
-
-/// Write the requested outputs from the raw disk and rename them into place.
-fn write_outputs(
-    mut raw: RawDisk,
-    out: &Output,
-    hash: bool,
-    progress: &Progress,
-) -> Result<(Option<String>, u32)> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let sha256 = if hash {
-        progress.phase("sha256", Some(raw.size));
-        Some(
-            hash_file(&mut raw.file, progress)
-                .with_context(|| format!("hashing {}", raw.tmp.display()))?,
-        )
-    } else {
-        None
-    };
-    let mode = raw
-        .file
-        .metadata()
-        .with_context(|| format!("reading {}", raw.tmp.display()))?
-        .permissions()
-        .mode();
-    drop(raw.file);
-    std::fs::rename(&raw.tmp, &out.path)
-        .with_context(|| format!("renaming {} to {}", raw.tmp.display(), out.path.display()))?;
-    raw.guard.armed = false;
-    Ok((sha256, mode))
+    Ok(BuiltRaw { file, size, guard })
 }
 
 /// Run a build (in the worker process when supervised): check and fetch
@@ -375,37 +264,70 @@ fn write_outputs(
 pub fn build(req: &Request) -> Result<Outcome> {
     let started = Instant::now();
     let sde = source_date_epoch()?;
-    let Target {
-        resolved: r,
-        outputs,
-    } = target(req)?;
-    let out = &outputs[0];
-    tracing::info!(profile = %r.name, arch = r.arch.as_str(), output = %out.path.display(), "building");
+    let Target { resolved: r, plan } = target(req)?;
+    let first = plan.outputs[0].path.clone();
+    tracing::info!(profile = %r.name, arch = r.arch.as_str(), output = %first.display(), "building");
     let inp = gather(req, &r)?;
 
     // An embedded seed can carry a bootstrap token, private keys, password
     // hashes and write_files content: the image is as secret as the seed.
     let secrets = inp.seed.is_some();
     if secrets {
-        tracing::info!(output = %out.path.display(), "the image embeds the seed's secrets (token, keys): written 0600; keep it private");
+        tracing::info!(output = %first.display(), "the image embeds the seed's secrets (token, keys): written 0600; keep it private");
     }
     let progress = Progress::stderr();
-    let raw = build_raw(&r, &inp, tmp_path(&out.path), sde, &progress)?;
+    let raw = build_raw(&r, &inp, &plan.raw_tmp, sde, &progress)?;
     let size = raw.size;
-    let (sha256, mode) = write_outputs(raw, out, req.hash, &progress)?;
+    let disk = raw_disk(&raw, &plan.raw_tmp)?;
+    let opts = write_options(&r.vm, &disk, sde)?;
+    let outputs = output::write_all(&plan, &disk, Some(raw), secrets, &opts, req.hash, &progress)?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
-    tracing::info!(output = %out.path.display(), size, seconds, "image ready");
+    for o in &outputs {
+        tracing::info!(output = %o.path.display(), format = %o.format, size = o.file_size, "written");
+    }
+    tracing::info!(size, seconds, "image ready");
+    let main = &outputs[0];
     Ok(Outcome {
-        output: out.path.clone(),
+        output: main.path.clone(),
         size,
-        sha256,
+        sha256: main.sha256.clone(),
         seconds,
         profile: r.name,
         arch: r.arch.as_str().to_string(),
         secrets,
-        mode: format!("{:04o}", mode & 0o7777),
+        mode: main.mode.clone(),
+        outputs,
     })
+}
+
+/// The built raw disk as the writers read it.
+fn raw_disk(raw: &BuiltRaw, path: &Path) -> Result<kubebake_vdisk::RawDisk> {
+    let f = raw
+        .file
+        .try_clone()
+        .with_context(|| format!("reopening {}", path.display()))?;
+    Ok(kubebake_vdisk::RawDisk::from_file(f, path)?)
+}
+
+/// The writers' options for this disk (`build` and `convert` alike, so
+/// that converting a kubebake raw disk gives the bytes a build would).
+pub fn write_options(
+    vm: &kubebake_vdisk::VmSpec,
+    disk: &kubebake_vdisk::RawDisk,
+    sde: Option<i64>,
+) -> Result<WriteOptions> {
+    Ok(WriteOptions {
+        identity: kubebake_vdisk::identity(disk)?,
+        epoch: sde.unwrap_or(0),
+        threads: threads(),
+        vm: vm.clone(),
+    })
+}
+
+/// Compression threads: the CPUs this process may use.
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A full fixed-size root gets a one-line cause and fix.
@@ -424,20 +346,4 @@ fn explain_no_space(e: anyhow::Error) -> anyhow::Error {
         }
     }
     e
-}
-
-fn hash_file(f: &mut File, progress: &Progress) -> std::io::Result<String> {
-    use std::io::{Seek, SeekFrom};
-    f.seek(SeekFrom::Start(0))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        progress.advance(n as u64);
-    }
-    Ok(hex::encode(h.finalize()))
 }

@@ -115,6 +115,11 @@ impl Progress {
         self.bar.inc(bytes);
     }
 
+    /// Set the bar to `done` bytes.
+    pub fn position(&self, done: u64) {
+        self.bar.set_position(done);
+    }
+
     /// Wrap an input whose bytes make the phase's length.
     pub fn counting<R: Read>(&self, inner: R) -> Counting<R> {
         Counting {

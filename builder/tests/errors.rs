@@ -199,9 +199,9 @@ fn default_build_offline_lists_every_download_with_the_hint() {
 #[test]
 fn unimplemented_format_is_reported_honestly() {
     let dir = tempfile::tempdir().expect("tmp");
-    let out = dir.path().join("o.qcow2");
+    let out = dir.path().join("o.vmdk");
     let o = kubebake()
-        .args(["build", "--format", "qcow2", "-o"])
+        .args(["build", "--format", "vmdk", "-o"])
         .arg(&out)
         .output()
         .expect("run");

@@ -13,8 +13,9 @@ use crate::bake::{kubernetes_version, ManifestComponent, Origin, KUBERNETES_BINA
 /// Human-readable rendering.
 pub fn render(r: &Report) -> String {
     let mut s = format!(
-        "image    {} ({} bytes, {} MiB)\ntable    {} {}\n",
+        "image    {} ({}, {} bytes, {} MiB)\ntable    {} {}\n",
         r.image.display(),
+        r.format,
         r.size,
         r.size >> 20,
         r.table,
@@ -150,6 +151,7 @@ mod tests {
     fn report(manifest: Value) -> Report {
         Report {
             image: "node.raw".into(),
+            format: kubebake_vdisk::Format::Raw,
             size: 1 << 30,
             table: TableKind::Gpt,
             disk_id: "d".into(),

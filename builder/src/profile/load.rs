@@ -191,7 +191,10 @@ pub fn resolve(spec: Option<&str>, sets: &[String]) -> Result<Resolved> {
     let profile = typed(&merged, &before_sets, sets)?;
     let (name, arch) = profile.validate()?;
     let sizes = sizes::check(&profile.disk, &origins)?;
+    let description = profile.description.clone().unwrap_or_default();
+    let vm = sizes::vm(&profile.output.vm, &name, &description, &origins)?;
     Ok(Resolved {
+        vm,
         profile,
         name,
         arch,

@@ -241,6 +241,19 @@ pub struct Output {
     /// Formats built when `--format` is not given.
     #[serde(default)]
     pub formats: Vec<kubebake_vdisk::Format>,
+    /// The virtual hardware an OVA declares.
+    #[serde(default)]
+    pub vm: VmHardware,
+}
+
+/// `[output.vm]`, as written (checked by `sizes.rs`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmHardware {
+    /// Virtual CPUs (default 2).
+    pub cpus: Option<toml::Value>,
+    /// Memory in MiB (default 4096).
+    pub memory_mib: Option<toml::Value>,
 }
 
 /// A profile after merging and validation, with its origin.
@@ -258,6 +271,9 @@ pub struct Resolved {
     pub canonical: String,
     /// The checked `[disk]` sizes.
     pub sizes: Sizes,
+    /// The checked `[output.vm]` hardware, with the profile's name and
+    /// description (what an OVA declares).
+    pub vm: kubebake_vdisk::VmSpec,
     /// Components whose version has no sha256 pin for the profile's arch
     /// (neither the profile's nor the release table's), by name.
     pub unpinned: BTreeMap<String, Unpinned>,

@@ -55,6 +55,39 @@ const PERCENT: Key = Key {
     unit: "percent of the root's content",
 };
 
+/// vCPUs of the VM an OVA describes.
+const CPUS: Key = Key {
+    name: "cpus",
+    lo: 1,
+    hi: 768,
+    unit: "virtual CPUs",
+};
+/// Memory of the VM an OVA describes.
+const MEMORY: Key = Key {
+    name: "memory_mib",
+    lo: 256,
+    hi: 24 << 20,
+    unit: "MiB",
+};
+
+/// The checked `[output.vm]` hardware (defaults: 2 vCPUs, 4 GiB, which
+/// kubeadm's preflight asks of a control-plane node).
+pub(super) fn vm(
+    vm: &super::VmHardware,
+    name: &str,
+    description: &str,
+    origins: &Origins,
+) -> Result<kubebake_vdisk::VmSpec> {
+    let cpus = value_in("output.vm", vm.cpus.as_ref(), &CPUS, origins)?.unwrap_or(2);
+    let memory_mib = value_in("output.vm", vm.memory_mib.as_ref(), &MEMORY, origins)?;
+    Ok(kubebake_vdisk::VmSpec {
+        name: name.to_string(),
+        description: description.to_string(),
+        cpus: u32::try_from(cpus).context("output.vm.cpus overflows")?,
+        memory_mib: memory_mib.unwrap_or(4096),
+    })
+}
+
 /// How big the root filesystem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Root {
@@ -87,10 +120,20 @@ pub struct Sizes {
 
 /// The value of `key` (None when unset), checked against its range.
 fn value(raw: Option<&toml::Value>, key: &Key, origins: &Origins) -> Result<Option<u64>> {
+    value_in("disk", raw, key, origins)
+}
+
+/// The value of `section.key` (None when unset), checked against its range.
+fn value_in(
+    section: &str,
+    raw: Option<&toml::Value>,
+    key: &Key,
+    origins: &Origins,
+) -> Result<Option<u64>> {
     let Some(v) = raw else {
         return Ok(None);
     };
-    let dotted = format!("disk.{}", key.name);
+    let dotted = format!("{section}.{}", key.name);
     let origin = origins.of(&dotted).unwrap_or_else(|| "the profile".into());
     let (lo, hi, unit) = (key.lo, key.hi, key.unit);
     let Some(n) = v.as_integer() else {

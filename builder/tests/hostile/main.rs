@@ -10,6 +10,7 @@ mod support;
 
 mod harness;
 
+mod formats;
 mod inspect;
 mod profile;
 mod seed;

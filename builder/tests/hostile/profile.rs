@@ -23,7 +23,7 @@ const DEAD_PROXY: &str = "http://127.0.0.1:9";
 /// A work dir holding `r.tar` (a small rootfs for `arch`) and the
 /// component doubles; returns it with the `--rootfs` and `--component`
 /// arguments, minus the components named in `skip`.
-fn setup(arch: &'static str, skip: &[&str]) -> (Work, Vec<String>) {
+pub(crate) fn setup(arch: &'static str, skip: &[&str]) -> (Work, Vec<String>) {
     let work = Work::new();
     let args = inputs(&work, arch, skip);
     (work, args)
@@ -44,7 +44,7 @@ fn inputs(work: &Work, arch: &'static str, skip: &[&str]) -> Vec<String> {
 }
 
 /// `kubebake build -o o.raw ARGS EXTRA` in `work`, downloads going nowhere.
-fn build(work: &Work, args: &[String], extra: &[&str]) -> Command {
+pub(crate) fn build(work: &Work, args: &[String], extra: &[&str]) -> Command {
     let mut all: Vec<&str> = vec!["build", "-o", "o.raw"];
     all.extend(args.iter().map(String::as_str));
     all.extend(extra);
@@ -53,7 +53,7 @@ fn build(work: &Work, args: &[String], extra: &[&str]) -> Command {
     c
 }
 
-fn offline(c: &mut Command) {
+pub(crate) fn offline(c: &mut Command) {
     for v in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
         c.env(v, DEAD_PROXY);
     }
@@ -62,7 +62,13 @@ fn offline(c: &mut Command) {
     }
 }
 
-fn refused(case: &str, work: &Work, cmd: Command, names: &[&str], rss_mib: Option<u64>) -> Run {
+pub(crate) fn refused(
+    case: &str,
+    work: &Work,
+    cmd: Command,
+    names: &[&str],
+    rss_mib: Option<u64>,
+) -> Run {
     let run = harness::run(cmd);
     let out = work.join("o.raw");
     let want = Expect {
