@@ -86,6 +86,7 @@ pub fn open(path: &Path) -> Result<Rc<dyn VirtualDisk>> {
         Format::Qcow2 => Ok(Rc::new(crate::qcow2::open(path)?)),
         Format::Vhd => Ok(Rc::new(crate::vhd::open(path)?)),
         Format::Vmdk => Ok(Rc::new(crate::vmdk::open(path)?)),
+        Format::Ova => Ok(Rc::new(crate::ova::open(path)?)),
         format => Err(Error::invalid(
             path,
             None,

@@ -28,6 +28,7 @@ mod write;
 
 pub use read::{open, open_at, VmdkDisk};
 pub use write::write;
+pub(crate) use write::write_to;
 
 /// One sector.
 const SECTOR: u64 = 512;
