@@ -307,7 +307,8 @@ pub fn write_all(
     if let Some(bmap) = &plan.bmap {
         let tmp = tmp_path(bmap);
         let guard = TmpGuard::new(tmp.clone());
-        let mut f = create_tmp(&tmp, false)?;
+        // Block hashes of a secret image are as private as the image.
+        let mut f = create_tmp(&tmp, secret)?;
         progress.phase("bmap", Some(size));
         kubebake_vdisk::bmap::write(disk, &mut f, bmap).context("writing the bmap")?;
         f.sync_all()
