@@ -43,7 +43,7 @@ pub struct BuildArgs {
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// Output formats, comma-separated or repeated [default: the profile's
-    /// output.formats]. Only raw is implemented yet.
+    /// output.formats].
     #[arg(long = "format", value_name = "FORMAT", value_delimiter = ',')]
     pub formats: Vec<kubebake_vdisk::Format>,
     /// Base rootfs tarball (plain/gz/xz/zst) replacing the profile's base;

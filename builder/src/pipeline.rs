@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ext4w::{Options, Sizing};
 use kubebake_disk::Window;
 use kubebake_vdisk::{Format, WriteOptions};
@@ -149,17 +149,8 @@ pub fn target(req: &Request) -> Result<Target> {
     };
     let plan = Files::new(&r.name, req.output.as_deref(), formats);
     plan.check(&r)?;
-    if let Some(o) = plan.outputs.iter().find(|o| !WRITTEN.contains(&o.format)) {
-        bail!(
-            "--format {} is not implemented yet; use --format raw (and convert with qemu-img)",
-            o.format
-        );
-    }
     Ok(Target { resolved: r, plan })
 }
-
-/// Formats with a writer so far.
-const WRITTEN: &[Format] = &[Format::Raw, Format::Qcow2, Format::Vhd];
 
 /// Everything a build reads, checked and fetched before `OUT.tmp` exists.
 struct Inputs {

@@ -197,18 +197,6 @@ fn default_build_offline_lists_every_download_with_the_hint() {
 }
 
 #[test]
-fn unimplemented_format_is_reported_honestly() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let out = dir.path().join("o.vmdk");
-    let o = kubebake()
-        .args(["build", "--format", "vmdk", "-o"])
-        .arg(&out)
-        .output()
-        .expect("run");
-    assert_clean_failure(&o, &out, &["not implemented yet", "raw"]);
-}
-
-#[test]
 fn usage_errors_exit_2() {
     let o = kubebake()
         .args(["build", "--no-such-flag"])
