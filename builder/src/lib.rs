@@ -17,6 +17,7 @@ pub(crate) mod initrd;
 pub(crate) mod inspect;
 pub(crate) mod output;
 pub(crate) mod pipeline;
+pub(crate) mod platform;
 pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod rootfs;

@@ -31,6 +31,18 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "generic-arm64",
         include_str!("../../../profiles/generic-arm64.toml"),
     ),
+    (
+        "aws-amd64",
+        include_str!("../../../profiles/aws-amd64.toml"),
+    ),
+    (
+        "aws-arm64",
+        include_str!("../../../profiles/aws-arm64.toml"),
+    ),
+    (
+        "vsphere-amd64",
+        include_str!("../../../profiles/vsphere-amd64.toml"),
+    ),
 ];
 
 /// The profile used when `kubebake build` gets none.
@@ -105,6 +117,20 @@ impl Arch {
     }
 }
 
+/// Where an image is meant to run: what the platform's import needs
+/// (see `platform.rs`) and, later, which outputs suit it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Metal, QEMU/KVM, any UEFI machine.
+    #[default]
+    Generic,
+    /// Amazon EC2 (an AMI registered from an imported snapshot).
+    Aws,
+    /// VMware vSphere (an OVA template).
+    Vsphere,
+}
+
 /// A fully merged profile as written in TOML. Required fields are `Option`
 /// so that a child file may leave them to its parent; [`Profile::validate`]
 /// checks them after merging.
@@ -119,6 +145,8 @@ pub struct Profile {
     pub description: Option<String>,
     /// Target architecture.
     pub arch: Option<Arch>,
+    /// Target platform (default `generic`).
+    pub platform: Option<Platform>,
     /// Base root filesystem recipe.
     #[serde(default)]
     pub base: Base,
@@ -374,6 +402,25 @@ mod tests {
         assert_eq!(b.profile.kubernetes.version, a.profile.kubernetes.version);
         assert!(b.profile.boot.cmdline.iter().any(|c| c.contains("ttyAMA0")));
         assert!(b.package_list_contains("linux-image-arm64"));
+    }
+
+    #[test]
+    fn platform_profiles_resolve_through_extends() {
+        let aws = resolve(Some("aws-amd64"), &[]).expect("aws-amd64");
+        let graviton = resolve(Some("aws-arm64"), &[]).expect("aws-arm64");
+        let vsphere = resolve(Some("vsphere-amd64"), &[]).expect("vsphere-amd64");
+        assert_eq!(aws.profile.platform, Some(Platform::Aws));
+        assert_eq!(graviton.profile.platform, Some(Platform::Aws));
+        assert_eq!(vsphere.profile.platform, Some(Platform::Vsphere));
+        assert_eq!((aws.arch, graviton.arch), (Arch::Amd64, Arch::Arm64));
+        assert_eq!(graviton.profile.initramfs_modules, ["nvme", "ena"]);
+        assert_eq!(graviton.profile.boot.cmdline, aws.profile.boot.cmdline);
+        assert!(graviton.package_list_contains("linux-image-arm64"));
+        assert!(vsphere.package_list_contains("open-vm-tools"));
+        assert!(
+            vsphere.package_list_contains("systemd-boot-efi"),
+            "generic's recipe"
+        );
     }
 
     #[test]
