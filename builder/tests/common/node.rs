@@ -11,7 +11,7 @@ use base64::Engine as _;
 
 use super::vm::{
     agent_for, boot, build_image_seeded, components, copy_and_grow, guest_wait_cap, host_ready,
-    sha256_file, test_rootfs, Arch, Boot, Component, GROW_BYTES,
+    overlay_and_grow, sha256_file, test_rootfs, Arch, Boot, Component, GROW_BYTES,
 };
 
 /// The checker script baked into test images (never into real images).
@@ -513,13 +513,32 @@ pub fn run(arch: Arch, timeout: Duration) {
     // (an unseeded node reports "no seed found" and its unit fails, as it should).
     let seed = work.join("seed.yaml");
     fs::write(&seed, boot_seed(&ssh.public)).expect("write boot-test seed");
-    let img = work.join("node.img");
-    let build_s = build_image_seeded(arch, &rootfs, &layer, &comps, Some(&seed), &img);
+    // amd64 boots the formats kubebake writes for hypervisors (issue 10):
+    // A from the qcow2 (Proxmox, OpenStack, libvirt), B from the
+    // streamOptimized VMDK (the OVA's disk); the same node checks apply.
+    // arm64 boots the raw disk.
+    let img = work.join("node.raw");
+    let formats: &[&str] = match arch {
+        Arch::Amd64 => &["qcow2", "vmdk"],
+        Arch::Arm64 => &[],
+    };
+    let build_s = build_image_seeded(arch, &rootfs, &layer, &comps, Some(&seed), &img, formats);
     eprintln!("kubebake build ({}): {build_s:.1} s", arch.name());
     assert_no_host_keys_in_image(&img);
-    let (a, b) = (work.join("a.img"), work.join("b.img"));
-    copy_and_grow(&img, &a);
-    copy_and_grow(&img, &b);
+    let (a, b) = match arch {
+        Arch::Amd64 => {
+            let (a, b) = (work.join("a.qcow2"), work.join("b.qcow2"));
+            copy_and_grow(&work.join("node.qcow2"), &a);
+            overlay_and_grow(&work.join("node.vmdk"), "vmdk", &b);
+            (a, b)
+        }
+        Arch::Arm64 => {
+            let (a, b) = (work.join("a.img"), work.join("b.img"));
+            copy_and_grow(&img, &a);
+            copy_and_grow(&img, &b);
+            (a, b)
+        }
+    };
 
     let (a1, b1) = std::thread::scope(|s| {
         let ta = s.spawn(|| boot(arch, &a, work, "a1", timeout));

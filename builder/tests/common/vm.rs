@@ -263,7 +263,7 @@ pub fn build_image(
     comps: &[Component],
     out: &Path,
 ) -> f64 {
-    build_image_seeded(arch, rootfs, layer, comps, None, out)
+    build_image_seeded(arch, rootfs, layer, comps, None, out, &[])
 }
 
 /// The shipped profile's `boot.cmdline` plus `extra`, as a TOML array.
@@ -281,7 +281,9 @@ fn profile_cmdline_with(arch: Arch, extra: &str) -> String {
     toml::Value::Array(args).to_string()
 }
 
-/// [`build_image`] with a seed embedded through `kubebake build --seed`.
+/// [`build_image`] with a seed embedded through `kubebake build --seed`,
+/// and `formats` besides raw (`out` is then `STEM.raw`, the others
+/// `STEM.FORMAT`).
 pub fn build_image_seeded(
     arch: Arch,
     rootfs: &Path,
@@ -289,6 +291,7 @@ pub fn build_image_seeded(
     comps: &[Component],
     seed: Option<&Path>,
     out: &Path,
+    formats: &[&str],
 ) -> f64 {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubebake"));
     cmd.arg("build")
@@ -315,6 +318,10 @@ pub fn build_image_seeded(
     if let Some(seed) = seed {
         cmd.arg("--seed").arg(seed);
     }
+    if !formats.is_empty() {
+        cmd.arg("--format")
+            .arg(format!("raw,{}", formats.join(",")));
+    }
     let t = Instant::now();
     let st = cmd.status().expect("running kubebake build");
     let secs = t.elapsed().as_secs_f64();
@@ -323,7 +330,32 @@ pub fn build_image_seeded(
     secs
 }
 
-/// Copy `img` sparsely to `dst` and grow it by [`GROW_BYTES`].
+/// A qcow2 overlay at `dst` on `img` (a VMDK, read by QEMU's vmdk driver
+/// on every access to a block the guest has not written), [`GROW_BYTES`]
+/// larger than it. A streamOptimized VMDK is append-only for QEMU, as for
+/// vSphere, which converts it on import: the overlay takes the writes.
+pub fn overlay_and_grow(img: &Path, fmt: &str, dst: &Path) {
+    let size = fs::metadata(img).expect("image").len();
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json", "-f", fmt])
+        .arg(img)
+        .output()
+        .expect("qemu-img info");
+    assert!(info.status.success(), "qemu-img info {}", img.display());
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info json");
+    let virt = v["virtual-size"].as_u64().unwrap_or(size);
+    let st = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", fmt, "-b"])
+        .arg(img)
+        .arg(dst)
+        .arg((virt + GROW_BYTES).to_string())
+        .status()
+        .expect("qemu-img create");
+    assert!(st.success(), "qemu-img create overlay on {}", img.display());
+}
+
+/// Copy `img` sparsely to `dst` and grow it by [`GROW_BYTES`] (raw or
+/// qcow2, by `dst`'s extension).
 pub fn copy_and_grow(img: &Path, dst: &Path) {
     let st = Command::new("cp")
         .arg("--sparse=always")
@@ -333,7 +365,7 @@ pub fn copy_and_grow(img: &Path, dst: &Path) {
         .expect("cp");
     assert!(st.success(), "copying {}", img.display());
     let st = Command::new("qemu-img")
-        .args(["resize", "-q", "-f", "raw"])
+        .args(["resize", "-q", "-f", disk_format(dst)])
         .arg(dst)
         .arg(format!("+{GROW_BYTES}"))
         .status()
@@ -422,6 +454,15 @@ pub fn parse(channel: &str) -> Boot {
 
 /// Boot `disk` until the guest powers off (or `timeout`), with a fresh copy
 /// of the firmware variables in `work`.
+/// QEMU's format name for a test disk, by its extension.
+pub fn disk_format(disk: &Path) -> &'static str {
+    match disk.extension().and_then(|e| e.to_str()) {
+        Some("qcow2") => "qcow2",
+        Some("vmdk") => "vmdk",
+        _ => "raw",
+    }
+}
+
 pub fn boot(arch: Arch, disk: &Path, work: &Path, name: &str, timeout: Duration) -> Boot {
     boot_with(arch, disk, work, name, timeout, &[], &[])
 }
@@ -459,7 +500,11 @@ pub fn boot_with(
         .arg("-drive")
         .arg(format!("if=pflash,format=raw,file={}", vars_copy.display()))
         .arg("-drive")
-        .arg(format!("file={},format=raw,if=virtio", disk.display()));
+        .arg(format!(
+            "file={},format={},if=virtio",
+            disk.display(),
+            disk_format(disk)
+        ));
     if !extra.iter().any(|a| a == "-nic") {
         // restrict=on: the guest reaches nothing outside QEMU's own network.
         cmd.args(["-nic", "user,model=virtio-net-pci,restrict=on"]);
