@@ -65,6 +65,10 @@ pub struct Outcome {
     pub mode: String,
     /// Every file written: path, format, virtual and file size, sha256.
     pub outputs: Vec<Written>,
+    /// For an `aws` profile, what `aws ec2 import-snapshot` and
+    /// `register-image` need (README.md, "AWS").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws: Option<serde_json::Value>,
 }
 
 /// What a build request resolves to: the profile and the files to write.
@@ -279,6 +283,7 @@ pub fn build(req: &Request) -> Result<Outcome> {
     }
     tracing::info!(size, seconds, "image ready");
     let main = &outputs[0];
+    let aws = aws_values(&r, &outputs, size);
     Ok(Outcome {
         output: main.path.clone(),
         size,
@@ -289,7 +294,21 @@ pub fn build(req: &Request) -> Result<Outcome> {
         secrets,
         mode: main.mode.clone(),
         outputs,
+        aws,
     })
+}
+
+/// The register-image values, plus what import-snapshot takes: the raw
+/// file (`--disk-container Format=RAW`) and the smallest EBS volume in GiB
+/// that holds the disk.
+fn aws_values(r: &profile::Resolved, outputs: &[Written], size: u64) -> Option<serde_json::Value> {
+    let mut v = crate::platform::aws_register_values(r)?;
+    v["disk_container_format"] = "RAW".into();
+    v["volume_size_gib"] = size.div_ceil(1 << 30).into();
+    if let Some(raw) = outputs.iter().find(|o| o.format == "raw") {
+        v["image"] = raw.path.display().to_string().into();
+    }
+    Some(v)
 }
 
 /// The built raw disk as the writers read it.
@@ -337,4 +356,36 @@ fn explain_no_space(e: anyhow::Error) -> anyhow::Error {
         }
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(path: &str, format: &str) -> Written {
+        Written {
+            path: path.into(),
+            format: format.into(),
+            virtual_size: 0,
+            file_size: 0,
+            sha256: None,
+            mode: "0644".into(),
+        }
+    }
+
+    #[test]
+    fn aws_json_has_what_import_snapshot_and_register_image_take() {
+        let r = profile::resolve(Some("aws-arm64"), &[]).expect("aws-arm64");
+        let outs = [written("n.raw", "raw"), written("n.raw.bmap", "bmap")];
+        let v = aws_values(&r, &outs, (3 << 30) + 1).expect("aws");
+        assert_eq!(v["architecture"], "arm64");
+        assert_eq!(v["boot_mode"], "uefi");
+        assert_eq!(v["imds_support"], "v2.0");
+        assert_eq!(v["ena_support"], true);
+        assert_eq!(v["disk_container_format"], "RAW");
+        assert_eq!(v["volume_size_gib"], 4);
+        assert_eq!(v["image"], "n.raw");
+        let g = profile::resolve(Some("generic-amd64"), &[]).expect("generic");
+        assert!(aws_values(&g, &outs, 1).is_none());
+    }
 }

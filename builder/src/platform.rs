@@ -1,8 +1,6 @@
 //! What a platform's import needs to know about an image, for `--json`:
 //! the values of `aws ec2 register-image` for an `aws` profile (README.md,
 //! "AWS"). Pure functions of the resolved profile.
-// Until `--json` prints them (the pipeline's output list, issue 10).
-#![cfg_attr(not(test), expect(dead_code, reason = "not yet printed by --json"))]
 
 use serde_json::{json, Value};
 
