@@ -44,15 +44,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 sets: a.sets,
                 hash: a.json,
             };
-            if supervise::work_dir().is_none() {
-                let target = pipeline::target(&req)?;
-                return supervise::build(&target.plan.tmp_paths());
-            }
-            supervise::die_with_supervisor()?;
-            let out = pipeline::build(&req)?;
-            if a.json {
-                println!("{}", serde_json::to_string(&out).context("printing JSON")?);
-            }
+            return supervised(
+                || Ok(pipeline::target(&req)?.plan.tmp_paths()),
+                || pipeline::build(&req),
+                a.json,
+            );
         }
         Command::Convert(a) => {
             let req = convert::Request {
@@ -63,18 +59,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 memory_mib: a.memory_mib,
                 hash: a.json,
             };
-            if supervise::work_dir().is_none() {
-                let files = convert::target(&req)?;
-                return supervise::build(&files.tmp_paths());
-            }
-            supervise::die_with_supervisor()?;
-            let out = convert::run(&req)?;
-            if a.json {
-                println!("{}", serde_json::to_string(&out).context("printing JSON")?);
-            }
+            return supervised(
+                || Ok(convert::target(&req)?.tmp_paths()),
+                || convert::run(&req),
+                a.json,
+            );
         }
         Command::Inspect(a) => inspect::run(&a.image, a.json)?,
         Command::Seed(cmd) => return seedcmd::run(cmd),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run a command that writes outputs under the supervisor: in the first
+/// process, check the request (`tmp_paths`: the files a dead worker could
+/// leave) and run this command again as the worker; in the worker, `work`,
+/// its result printed as JSON on stdout with `json`.
+fn supervised<T: serde::Serialize>(
+    tmp_paths: impl FnOnce() -> Result<Vec<std::path::PathBuf>>,
+    work: impl FnOnce() -> Result<T>,
+    json: bool,
+) -> Result<ExitCode> {
+    if supervise::work_dir().is_none() {
+        return supervise::build(&tmp_paths()?);
+    }
+    supervise::die_with_supervisor()?;
+    let out = work()?;
+    if json {
+        println!("{}", serde_json::to_string(&out).context("printing JSON")?);
     }
     Ok(ExitCode::SUCCESS)
 }
