@@ -219,8 +219,8 @@ fn vsphere_amd64_image_has_open_vm_tools_and_the_vmware_drivers() {
             console: "console=tty0",
             // kubebake-firstboot's guestinfo source calls vmware-rpctool.
             files: &["/usr/bin/vmware-rpctool", "/usr/bin/vmtoolsd"],
-            // "ova" (the template) once the build writes it.
-            formats: &[],
+            // The template itself (tests/formats.rs judges an OVA's contents).
+            formats: &["ova"],
         },
     );
 }

@@ -421,6 +421,14 @@ mod tests {
             vsphere.package_list_contains("systemd-boot-efi"),
             "generic's recipe"
         );
+        use kubebake_vdisk::Format;
+        assert_eq!(vsphere.profile.output.formats, [Format::Ova]);
+        assert_eq!(
+            aws.profile.output.formats,
+            [Format::Raw],
+            "import-snapshot's RAW"
+        );
+        assert_eq!(graviton.profile.output.formats, [Format::Raw]);
     }
 
     #[test]
