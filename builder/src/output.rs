@@ -182,6 +182,47 @@ fn check_format(format: Format, r: &Resolved) -> Result<()> {
     Ok(())
 }
 
+/// Flushes a file to disk in the background while a writer fills it, so
+/// the fsync before the rename has little left to do: writeback overlaps
+/// the writing instead of following it. Stops (and is joined) on drop;
+/// the background flushes' errors are the final fsync's to report.
+pub struct Writeback {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writeback {
+    /// How often the background thread flushes.
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+    /// Start flushing `f` (nothing happens if it cannot be cloned).
+    pub fn start(f: &File) -> Writeback {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let handle = f.try_clone().ok().map(|f| {
+            std::thread::spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(Self::EVERY)
+                {
+                    let _ = f.sync_data();
+                }
+            })
+        });
+        Writeback {
+            stop: Some(tx),
+            handle,
+        }
+    }
+}
+
+impl Drop for Writeback {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// Deletes a temporary output unless the build committed.
 pub struct TmpGuard {
     path: PathBuf,
@@ -298,8 +339,10 @@ pub fn write_all(
         let guard = TmpGuard::new(tmp.clone());
         let mut f = create_tmp(&tmp, secret)?;
         progress.phase(o.format.as_str(), Some(size));
+        let flushing = Writeback::start(&f);
         kubebake_vdisk::write(o.format, disk, &mut f, &o.path, opts, progress)
             .with_context(|| format!("writing the {} output", o.format))?;
+        drop(flushing);
         f.sync_all()
             .with_context(|| format!("syncing {}", tmp.display()))?;
         pending.push(pending_for(tmp, guard, o, &f, size)?);

@@ -16,7 +16,7 @@ use crate::bake::{self, Plan};
 use crate::cache::{sha256_file, Cache};
 use crate::component;
 use crate::disk::{self, Ids, MIB};
-use crate::output::{self, create_tmp, BuiltRaw, Files, TmpGuard, Written};
+use crate::output::{self, create_tmp, BuiltRaw, Files, TmpGuard, Writeback, Written};
 use crate::profile;
 use crate::progress::Progress;
 use crate::rootfs::{self, Base};
@@ -248,7 +248,9 @@ fn build_raw(
 ) -> Result<BuiltRaw> {
     let guard = TmpGuard::new(tmp.to_path_buf());
     let mut file = create_tmp(tmp, inp.seed.is_some())?;
+    let flushing = Writeback::start(&file);
     let size = write_image(&mut file, r, inp, sde, progress)?;
+    drop(flushing);
     file.sync_all()
         .with_context(|| format!("syncing {}", tmp.display()))?;
     Ok(BuiltRaw { file, size, guard })
