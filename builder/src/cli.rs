@@ -39,7 +39,10 @@ pub struct BuildArgs {
     /// Shipped profile name (generic-amd64, generic-arm64) or a .toml path.
     #[arg(value_name = "PROFILE")]
     pub profile: Option<String>,
-    /// Output image path [default: <profile name>.raw].
+    /// Output path [default: <profile name>.<format>]. With several
+    /// formats, OUT minus its format extension (x.raw, or x) is the stem
+    /// each adds its extension to; another extension (node.img) names the
+    /// first format's file.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// Output formats, comma-separated or repeated [default: the profile's
@@ -81,8 +84,9 @@ pub struct ConvertArgs {
         required = true
     )]
     pub formats: Vec<kubebake_vdisk::Format>,
-    /// Output path (one format), or the stem every format adds its
-    /// extension to (several formats; a format extension is dropped first).
+    /// Output path. With several formats, OUT minus its format extension
+    /// (x.raw, or x) is the stem each adds its extension to; another
+    /// extension (node.img) names the first format's file.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: PathBuf,
     /// Virtual CPUs an OVA declares.
