@@ -23,6 +23,12 @@ pub struct Cache {
 
 /// sha256 of a file as lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    sha256_file_counted(path, |_| {})
+}
+
+/// [`sha256_file`], calling `counted` with each chunk's length (a
+/// progress bar).
+pub fn sha256_file_counted(path: &Path, counted: impl Fn(u64)) -> Result<String> {
     let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; BUF];
@@ -34,6 +40,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
             break;
         }
         h.update(&buf[..n]);
+        counted(n as u64);
     }
     Ok(hex::encode(h.finalize()))
 }

@@ -4,13 +4,11 @@
 //! only when all of them are done, so a failed build leaves no output.
 
 use std::fs::{File, OpenOptions};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use kubebake_vdisk::{Format, RawDisk, WriteOptions};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::profile::{Arch, Resolved};
 use crate::progress::Progress;
@@ -367,12 +365,9 @@ pub fn write_all(
     if hash {
         for p in &mut pending {
             progress.phase("sha256", Some(p.written.file_size));
-            let mut f =
-                File::open(&p.tmp).with_context(|| format!("opening {}", p.tmp.display()))?;
-            p.written.sha256 = Some(
-                hash_file(&mut f, progress)
-                    .with_context(|| format!("hashing {}", p.tmp.display()))?,
-            );
+            p.written.sha256 = Some(crate::cache::sha256_file_counted(&p.tmp, |n| {
+                progress.advance(n)
+            })?);
         }
     }
     // A scratch raw disk (raw not requested) goes when its guard drops.
@@ -409,20 +404,6 @@ fn pending_for(tmp: PathBuf, guard: TmpGuard, o: &Output, f: &File, virt: u64) -
         tmp,
         guard,
     })
-}
-
-fn hash_file(f: &mut File, progress: &Progress) -> std::io::Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        progress.advance(n as u64);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 impl kubebake_vdisk::Progress for Progress {
